@@ -1,0 +1,200 @@
+"""One test per cross-field rule: the rule fires, and the nearest valid spec passes."""
+
+import pytest
+from spec_samples import problems_of
+
+from tff_pipelines.spec.rules import RULES
+
+DIGITS = {"source": "digits"}
+GAUSSIAN = {"mechanism": "gaussian", "noise_multiplier": 1.0}
+
+
+def spec(data=None, **sections) -> dict:
+    return {"data": {**DIGITS, **(data or {})}, **sections}
+
+
+def test_cohort_must_fit_population():
+    bad = spec({"clients": 20}, training={"clients_per_round": 21})
+    assert problems_of(bad) == {"training.clients_per_round": "must be at most data.clients (20)"}
+    assert problems_of(spec({"clients": 20}, training={"clients_per_round": 20})) == {}
+
+
+def test_dp_mechanism_needs_noise_or_target():
+    problems = problems_of(spec(privacy={"mechanism": "gaussian"}))
+    assert problems == {
+        "privacy.noise_multiplier": "mechanism 'gaussian' needs privacy.noise_multiplier or "
+        "privacy.target_epsilon"
+    }
+    assert problems_of(spec(privacy={"mechanism": "gaussian", "target_epsilon": 3})) == {}
+
+
+def test_dp_mechanism_rejects_both_noise_and_target():
+    problems = problems_of(spec(privacy={**GAUSSIAN, "target_epsilon": 3}))
+    message = "set only one of privacy.noise_multiplier and privacy.target_epsilon"
+    assert problems == {"privacy.noise_multiplier": message, "privacy.target_epsilon": message}
+
+
+@pytest.mark.parametrize("field", ["noise_multiplier", "target_epsilon", "max_epsilon"])
+def test_no_mechanism_rejects_noise_settings(field):
+    problems = problems_of(spec(privacy={field: 1.0}))
+    assert list(problems) == [f"privacy.{field}"]
+    assert "ignored because privacy.mechanism is 'none'" in problems[f"privacy.{field}"]
+
+
+def test_max_epsilon_must_cover_target():
+    problems = problems_of(
+        spec(privacy={"mechanism": "gaussian", "target_epsilon": 4, "max_epsilon": 3})
+    )
+    assert problems == {"privacy.max_epsilon": "must be at least privacy.target_epsilon (4)"}
+    ok = spec(privacy={"mechanism": "gaussian", "target_epsilon": 4, "max_epsilon": 4})
+    assert problems_of(ok) == {}
+
+
+def test_pld_needs_poisson_sampling():
+    problems = problems_of(spec(privacy={**GAUSSIAN, "accountant": "pld"}))
+    assert list(problems) == ["privacy.accountant"]
+    assert "training.sampling 'poisson'" in problems["privacy.accountant"]
+    ok = spec(privacy={**GAUSSIAN, "accountant": "pld"}, training={"sampling": "poisson"})
+    assert problems_of(ok) == {}
+
+
+def test_delta_must_be_below_one_over_population():
+    problems = problems_of(spec({"clients": 1000}, privacy={**GAUSSIAN, "delta": 0.001}))
+    assert problems == {
+        "privacy.delta": "must be less than 1 / data.clients = 0.001 with a DP mechanism "
+        "(the privacy unit is one client)"
+    }
+    assert problems_of(spec({"clients": 1000}, privacy={**GAUSSIAN, "delta": 0.0009})) == {}
+    assert problems_of(spec({"clients": 1000}, privacy={"delta": 0.01})) == {}
+
+
+def test_dp_forbids_example_weighting():
+    problems = problems_of(spec(privacy=GAUSSIAN, training={"weighting": "examples"}))
+    assert list(problems) == ["training.weighting"]
+    assert problems_of(spec(privacy=GAUSSIAN, training={"weighting": "uniform"})) == {}
+    assert problems_of(spec(training={"weighting": "examples"})) == {}
+
+
+def test_fedsgd_has_one_local_epoch():
+    problems = problems_of(spec(training={"algorithm": "fedsgd", "local_epochs": 2}))
+    assert problems == {"training.local_epochs": "must be 1 with training.algorithm 'fedsgd'"}
+    assert problems_of(spec(training={"algorithm": "fedsgd"})) == {}
+
+
+def test_natural_partition_needs_client_key():
+    problems = problems_of(
+        {"data": {"source": "csv", "path": "d.csv", "partition": "natural", "clients": 10}}
+    )
+    assert list(problems) == ["data.client_key"]
+    ok = {
+        "data": {
+            "source": "csv",
+            "path": "d.csv",
+            "partition": "natural",
+            "client_key": "user",
+            "clients": 10,
+        }
+    }
+    assert problems_of(ok) == {}
+
+
+def test_client_key_only_for_user_files():
+    assert problems_of(spec({"client_key": "user"})) == {
+        "data.client_key": "only for csv and npz sources, not 'digits'"
+    }
+
+
+@pytest.mark.parametrize("source", ["csv", "npz"])
+def test_path_required_for_user_files(source):
+    assert problems_of({"data": {"source": source}}) == {
+        "data.path": f"required with data.source '{source}'"
+    }
+
+
+def test_path_forbidden_for_builtin_sources():
+    assert problems_of(spec({"path": "x.csv"})) == {
+        "data.path": "only for csv and npz sources, not 'digits'"
+    }
+
+
+@pytest.mark.parametrize("field", ["features", "label"])
+def test_columns_only_for_user_files(field):
+    assert list(problems_of(spec({field: "x"}))) == [f"data.{field}"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("dim", 5), ("classes", 0)])
+def test_dim_and_classes_only_for_synthetic(field, value):
+    assert problems_of(spec({field: value})) == {
+        f"data.{field}": "only for data.source 'synthetic', not 'digits'"
+    }
+    assert problems_of({"data": {"source": "synthetic", field: value}}) == {}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"source": "boston"},
+        {"source": "synthetic", "classes": 0},
+        {"source": "csv", "path": "d.csv", "task": "regression"},
+    ],
+)
+def test_dirichlet_needs_classification(data):
+    assert list(problems_of({"data": {**data, "partition": "dirichlet"}})) == ["data.partition"]
+
+
+@pytest.mark.parametrize(
+    ("data", "known"),
+    [
+        ({"source": "boston", "task": "classification"}, "regression"),
+        ({"source": "digits", "task": "regression"}, "classification"),
+        ({"source": "synthetic", "classes": 0, "task": "classification"}, "regression"),
+    ],
+)
+def test_task_must_fit_builtin_source(data, known):
+    assert problems_of({"data": data}) == {
+        "data.task": f"data.source '{data['source']}' is a {known} dataset"
+    }
+    assert problems_of({"data": {**data, "task": "auto"}}) == {}
+    assert problems_of({"data": {**data, "task": known}}) == {}
+
+
+def test_builtin_task_table_covers_every_builtin_source():
+    from tff_pipelines.spec.sections import BUILTIN_TASKS, SOURCES, USER_FILE_SOURCES
+
+    assert set(BUILTIN_TASKS) == set(SOURCES) - {"synthetic", *USER_FILE_SOURCES}
+
+
+def test_cnn_needs_image_source():
+    assert problems_of({"data": {"source": "pima"}, "model": "cnn"}) == {
+        "model.type": "'cnn' needs an image source (mnist5k, digits), not 'pima'"
+    }
+    assert problems_of({"data": {"source": "mnist5k"}, "model": "cnn"}) == {}
+
+
+def test_factory_required_for_factory_type():
+    assert problems_of(spec(model={"type": "factory"})) == {
+        "model.factory": "required with model.type 'factory'"
+    }
+
+
+def test_factory_forbidden_for_other_types():
+    assert problems_of(spec(model={"type": "mlp", "factory": "pkg.models:build"})) == {
+        "model.factory": "only used with model.type 'factory' (it is 'mlp')"
+    }
+
+
+def test_factory_alone_implies_factory_type():
+    from tff_pipelines.spec import parse_spec
+
+    parsed = parse_spec(spec(model={"factory": "pkg.models:build"}))
+    assert (parsed.model.type, parsed.model.factory) == ("factory", "pkg.models:build")
+
+
+def test_rules_skip_fields_that_already_have_a_problem():
+    problems = problems_of(spec({"clients": "many"}, training={"clients_per_round": 500}))
+    assert problems == {"data.clients": "must be an integer"}
+
+
+def test_every_rule_is_documented():
+    for rule in RULES:
+        assert rule.__doc__ and rule.__doc__.strip(), rule.__name__

@@ -1,0 +1,266 @@
+"""Cross-field rules: constraints that involve more than one field.
+
+Each rule is a generator of (path, message) and reads fields through a `View` that stops the rule
+(silently) as soon as it touches a field that already failed per-field validation, so one mistake
+is reported once, by the check that understands it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from tff_pipelines.spec.errors import NO_VALUE
+from tff_pipelines.spec.sections import (
+    BUILTIN_TASKS,
+    IMAGE_SOURCES,
+    USER_FILE_SOURCES,
+    DataSpec,
+)
+
+Finding = tuple[str, str]
+Rule = Callable[["View"], Iterator[Finding]]
+
+
+class Unusable(Exception):
+    """A field a rule needs is invalid or missing; the rule has nothing to say."""
+
+
+class View:
+    """Read access to a defaults-filled spec mapping that hides fields with problems."""
+
+    def __init__(self, filled: Mapping[str, Any], bad_paths: set[str]) -> None:
+        self._filled = filled
+        self._bad_paths = bad_paths
+
+    def __getitem__(self, path: str) -> Any:
+        if any(bad.startswith((f"{path}.", f"{path}[")) for bad in self._bad_paths):
+            raise Unusable(path)  # e.g. model.hidden[1] is bad, so model.hidden is unusable
+        node: Any = self._filled
+        prefix = ""
+        for key in path.split("."):
+            prefix = f"{prefix}.{key}" if prefix else key
+            if prefix in self._bad_paths or not isinstance(node, Mapping) or key not in node:
+                raise Unusable(path)
+            node = node[key]
+        return node
+
+    def get(self, path: str) -> Any:
+        """The field's value, or NO_VALUE where __getitem__ would raise."""
+        try:
+            return self[path]
+        except Unusable:
+            return NO_VALUE
+
+    def is_private(self) -> bool:
+        return self["privacy.mechanism"] != "none"
+
+
+def _cohort_fits_population(view: View) -> Iterator[Finding]:
+    """training.clients_per_round must be at most data.clients."""
+    clients = view["data.clients"]
+    if view["training.clients_per_round"] > clients:
+        yield "training.clients_per_round", f"must be at most data.clients ({clients})"
+
+
+def _noise_is_specified_once(view: View) -> Iterator[Finding]:
+    """A DP mechanism needs exactly one of privacy.noise_multiplier and privacy.target_epsilon."""
+    if not view.is_private():
+        return
+    mechanism = view["privacy.mechanism"]
+    noise, target = view["privacy.noise_multiplier"], view["privacy.target_epsilon"]
+    if noise is not None and target is not None:
+        message = "set only one of privacy.noise_multiplier and privacy.target_epsilon"
+        yield "privacy.noise_multiplier", message
+        yield "privacy.target_epsilon", message
+    elif noise is None and target is None:
+        yield (
+            "privacy.noise_multiplier",
+            f"mechanism '{mechanism}' needs privacy.noise_multiplier or privacy.target_epsilon",
+        )
+
+
+def _no_noise_settings_without_mechanism(view: View) -> Iterator[Finding]:
+    """With privacy.mechanism 'none', noise_multiplier, target_epsilon and max_epsilon must be
+    unset: they would be silently ignored."""
+    if view.is_private():
+        return
+    for field in ("noise_multiplier", "target_epsilon", "max_epsilon"):
+        if view[f"privacy.{field}"] is not None:
+            yield (
+                f"privacy.{field}",
+                "would be ignored because privacy.mechanism is 'none'; "
+                "remove it or pick a mechanism",
+            )
+
+
+def _budget_covers_target(view: View) -> Iterator[Finding]:
+    """privacy.max_epsilon must be at least privacy.target_epsilon."""
+    cap, target = view["privacy.max_epsilon"], view["privacy.target_epsilon"]
+    if cap is not None and target is not None and cap < target:
+        yield "privacy.max_epsilon", f"must be at least privacy.target_epsilon ({target})"
+
+
+def _pld_needs_poisson(view: View) -> Iterator[Finding]:
+    """With a DP mechanism, privacy.accountant 'pld' requires training.sampling 'poisson':
+    dp_accounting's PLD accountant has no fixed-size sampling without replacement."""
+    if not view.is_private() or view["privacy.accountant"] != "pld":
+        return
+    sampling = view["training.sampling"]
+    if sampling != "poisson":
+        yield (
+            "privacy.accountant",
+            f"'pld' requires training.sampling 'poisson' (it is '{sampling}'): dp_accounting's "
+            "PLD accountant has no fixed-size sampling without replacement; use 'rdp'",
+        )
+
+
+def _delta_below_one_over_population(view: View) -> Iterator[Finding]:
+    """With a DP mechanism, privacy.delta must be less than 1 / data.clients (the privacy unit is
+    one client; with delta ≥ 1 / clients, publishing one random client's data would satisfy it)."""
+    if not view.is_private():
+        return
+    clients = view["data.clients"]
+    if view["privacy.delta"] >= 1 / clients:
+        yield (
+            "privacy.delta",
+            f"must be less than 1 / data.clients = {1 / clients:.3g} with a DP mechanism "
+            "(the privacy unit is one client)",
+        )
+
+
+def _dp_weighs_clients_uniformly(view: View) -> Iterator[Finding]:
+    """training.weighting 'examples' is not allowed with a DP mechanism: DP bounds each client's
+    contribution, which example-count weights would break."""
+    if view.is_private() and view["training.weighting"] == "examples":
+        yield (
+            "training.weighting",
+            "'examples' is not allowed with a DP mechanism (DP bounds each client's "
+            "contribution); use 'uniform' or 'auto'",
+        )
+
+
+def _fedsgd_is_one_step(view: View) -> Iterator[Finding]:
+    """training.algorithm 'fedsgd' requires training.local_epochs 1."""
+    if view["training.algorithm"] == "fedsgd" and view["training.local_epochs"] != 1:
+        yield "training.local_epochs", "must be 1 with training.algorithm 'fedsgd'"
+
+
+def _natural_partition_has_client_key(view: View) -> Iterator[Finding]:
+    """data.partition 'natural' requires data.client_key; client_key exists only for csv/npz."""
+    client_key = view["data.client_key"]
+    source = view["data.source"]
+    if client_key is not None and source not in USER_FILE_SOURCES:
+        yield "data.client_key", f"only for csv and npz sources, not '{source}'"
+    elif client_key is None and view["data.partition"] == "natural":
+        yield (
+            "data.client_key",
+            "required with data.partition 'natural' (only csv and npz sources can have one)",
+        )
+
+
+def _path_only_for_user_files(view: View) -> Iterator[Finding]:
+    """data.path is required for csv/npz sources and forbidden for the others."""
+    source, path = view["data.source"], view["data.path"]
+    if source in USER_FILE_SOURCES and path is None:
+        yield "data.path", f"required with data.source '{source}'"
+    elif source not in USER_FILE_SOURCES and path is not None:
+        yield "data.path", f"only for csv and npz sources, not '{source}'"
+
+
+def _columns_only_for_user_files(view: View) -> Iterator[Finding]:
+    """data.features and data.label are only for csv/npz sources (they would be ignored)."""
+    source = view["data.source"]
+    if source in USER_FILE_SOURCES:
+        return
+    for field in ("features", "label"):
+        if view[f"data.{field}"] is not None:
+            yield f"data.{field}", f"only for csv and npz sources, not '{source}'"
+
+
+def _shape_only_for_synthetic(view: View) -> Iterator[Finding]:
+    """data.dim and data.classes only apply to the synthetic source (a non-default value for
+    another source is a problem: it would be ignored)."""
+    source = view["data.source"]
+    if source == "synthetic":
+        return
+    defaults = DataSpec(source="synthetic")
+    for field in ("dim", "classes"):
+        if view[f"data.{field}"] != getattr(defaults, field):
+            yield f"data.{field}", f"only for data.source 'synthetic', not '{source}'"
+
+
+def _known_task(view: View) -> str | None:
+    """The task a built-in or synthetic source has, regardless of data.task; None for files."""
+    source = view["data.source"]
+    if source in USER_FILE_SOURCES:
+        return None
+    if source == "synthetic":
+        return "regression" if view["data.classes"] == 0 else "classification"
+    return BUILTIN_TASKS[source]
+
+
+def _task_fits_source(view: View) -> Iterator[Finding]:
+    """data.task must match the task of a built-in or synthetic source (or be 'auto')."""
+    task, known = view["data.task"], _known_task(view)
+    if task != "auto" and known is not None and task != known:
+        yield "data.task", f"data.source '{view['data.source']}' is a {known} dataset"
+
+
+def _dirichlet_needs_classes(view: View) -> Iterator[Finding]:
+    """data.partition 'dirichlet' skews labels, so it needs a classification task."""
+    if view["data.partition"] != "dirichlet":
+        return
+    task = view["data.task"]
+    if task == "auto":
+        task = _known_task(view)
+    if task == "regression":
+        yield "data.partition", "'dirichlet' needs a classification task (labels to skew)"
+
+
+def _cnn_needs_images(view: View) -> Iterator[Finding]:
+    """model.type 'cnn' needs an image source (mnist5k, digits)."""
+    source = view["data.source"]
+    if view["model.type"] == "cnn" and source not in IMAGE_SOURCES:
+        yield (
+            "model.type",
+            f"'cnn' needs an image source ({', '.join(IMAGE_SOURCES)}), not '{source}'",
+        )
+
+
+def _factory_matches_type(view: View) -> Iterator[Finding]:
+    """model.factory is required when model.type is 'factory' and forbidden otherwise."""
+    kind, factory = view["model.type"], view["model.factory"]
+    if kind == "factory" and factory is None:
+        yield "model.factory", "required with model.type 'factory'"
+    elif kind != "factory" and factory is not None:
+        yield "model.factory", f"only used with model.type 'factory' (it is '{kind}')"
+
+
+RULES: tuple[Rule, ...] = (
+    _cohort_fits_population,
+    _noise_is_specified_once,
+    _no_noise_settings_without_mechanism,
+    _budget_covers_target,
+    _pld_needs_poisson,
+    _delta_below_one_over_population,
+    _dp_weighs_clients_uniformly,
+    _fedsgd_is_one_step,
+    _natural_partition_has_client_key,
+    _path_only_for_user_files,
+    _columns_only_for_user_files,
+    _shape_only_for_synthetic,
+    _task_fits_source,
+    _dirichlet_needs_classes,
+    _cnn_needs_images,
+    _factory_matches_type,
+)
+
+
+def rule_problems(view: View) -> Iterator[Finding]:
+    """Runs every rule on the fields that passed per-field validation."""
+    for rule in RULES:
+        try:
+            yield from rule(view)
+        except Unusable:
+            continue

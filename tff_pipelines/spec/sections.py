@@ -1,0 +1,452 @@
+"""The Spec dataclass tree: the single definition of every field, its type, default and bounds.
+
+`schema.py` turns these annotations and field metadata into the JSON Schema that validates files,
+so a field is declared once, here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Mapping
+from dataclasses import field
+from typing import Any, Final, Literal, get_args
+
+# Adding a choice is one line: extend the Literal. The tuples are derived from it.
+Source = Literal["mnist5k", "digits", "boston", "pima", "breast_cancer", "synthetic", "csv", "npz"]
+Task = Literal["auto", "classification", "regression"]
+Partition = Literal["iid", "dirichlet", "shards", "natural"]
+ModelType = Literal["logreg", "mlp", "cnn", "factory"]
+Algorithm = Literal["fedavg", "fedsgd"]
+Weighting = Literal["auto", "examples", "uniform"]
+Sampling = Literal["fixed", "poisson"]
+OptimizerName = Literal["sgd", "adam", "adagrad", "rmsprop", "yogi", "adamw"]
+Mechanism = Literal["none", "gaussian"]
+Accountant = Literal["rdp", "pld"]
+SecureAggregationProtocol = Literal["none", "simulated"]
+Progress = Literal["auto", "always", "never"]
+
+SOURCES: Final = get_args(Source)
+MECHANISMS: Final = get_args(Mechanism)
+OPTIMIZERS: Final = get_args(OptimizerName)
+USER_FILE_SOURCES: Final = ("csv", "npz")
+IMAGE_SOURCES: Final = ("mnist5k", "digits")
+BUILTIN_TASKS: Final[Mapping[str, str]] = {
+    "mnist5k": "classification",
+    "digits": "classification",
+    "boston": "regression",
+    "pima": "classification",
+    "breast_cancer": "classification",
+}
+SYNTHETIC_EXAMPLES_DEFAULT: Final = 10_000
+MAX_SEED: Final = 2**31 - 1  # fits an int32, so every RNG (NumPy, TF stateless ops) accepts it
+
+FACTORY_PATTERN: Final = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+NAME_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+# Keyword arguments of tff.learning.optimizers.build_* (TFF 0.87) besides `learning_rate`, with the
+# bounds those builders enforce: (minimum, maximum), None = unbounded.
+Bounds = tuple[float | None, float | None]
+OPTIMIZER_HYPERPARAMETERS: Final[Mapping[str, Mapping[str, Bounds]]] = {
+    "sgd": {"momentum": (0.0, 1.0)},
+    "adam": {"beta_1": (0.0, 1.0), "beta_2": (0.0, 1.0), "epsilon": (0.0, None)},
+    "adagrad": {"initial_preconditioner_value": (0.0, None), "epsilon": (0.0, None)},
+    "rmsprop": {"decay": (0.0, 1.0), "epsilon": (0.0, None)},
+    "yogi": {
+        "beta_1": (0.0, 1.0),
+        "beta_2": (0.0, 1.0),
+        "epsilon": (0.0, None),
+        "initial_preconditioner_value": (0.0, None),
+    },
+    "adamw": {
+        "beta_1": (0.0, 1.0),
+        "beta_2": (0.0, 1.0),
+        "epsilon": (0.0, None),
+        "weight_decay": (0.0, None),
+    },
+}
+
+
+def describe(
+    *,
+    doc: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: float | None = None,
+    exclusive_maximum: float | None = None,
+    pattern: str | None = None,
+    nullable: bool = False,
+) -> dict[str, Any]:
+    """Field metadata: the user-facing description and JSON Schema bounds.
+
+    Bounds on a list-typed field apply to its items. `nullable` allows null in the file for a
+    field that is resolved to a value at load time.
+    """
+    constraints = {
+        "minimum": minimum,
+        "maximum": maximum,
+        "exclusiveMinimum": exclusive_minimum,
+        "exclusiveMaximum": exclusive_maximum,
+        "pattern": pattern,
+    }
+    return {
+        "doc": doc,
+        "constraints": {key: value for key, value in constraints.items() if value is not None},
+        "nullable": nullable,
+    }
+
+
+def describe_section(cls: type) -> dict[str, Any]:
+    """Field metadata for a whole sub-section: its class docstring is its description."""
+    return describe(doc=inspect.getdoc(cls) or cls.__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSpec:
+    """Where the examples come from and how they are split into clients."""
+
+    source: Source = field(
+        metadata=describe(doc="Dataset: a built-in one, 'synthetic', or a user 'csv'/'npz' file.")
+    )
+    path: str | None = field(
+        default=None,
+        metadata=describe(
+            doc="File for csv/npz (required for those, forbidden otherwise). Relative to the spec "
+            "file's directory; stored as an absolute path."
+        ),
+    )
+    features: tuple[str, ...] | str | None = field(
+        default=None,
+        metadata=describe(
+            doc="csv: feature column names (null = every column except label and client_key). "
+            "npz: array key of the features (null = 'x')."
+        ),
+    )
+    label: str | None = field(
+        default=None,
+        metadata=describe(
+            doc="csv column / npz key of the label (null = 'label' for csv, 'y' for npz)."
+        ),
+    )
+    client_key: str | None = field(
+        default=None,
+        metadata=describe(
+            doc="csv column / npz key naming each example's client; needed by partition 'natural'."
+        ),
+    )
+    task: Task = field(
+        default="auto",
+        metadata=describe(doc="'auto' infers classification or regression from the label."),
+    )
+    clients: int = field(
+        default=100, metadata=describe(minimum=1, doc="Population size: the number of clients.")
+    )
+    partition: Partition = field(
+        default="iid",
+        metadata=describe(
+            doc="How training examples are split into clients: iid, label-skewed (dirichlet, "
+            "shards), or by data.client_key (natural)."
+        ),
+    )
+    dirichlet_alpha: float = field(
+        default=0.5,
+        metadata=describe(
+            exclusive_minimum=0, doc="Dirichlet concentration; smaller = more label skew."
+        ),
+    )
+    shards_per_client: int = field(
+        default=2,
+        metadata=describe(
+            minimum=1, doc="Label-sorted shards each client gets (partition 'shards')."
+        ),
+    )
+    test_fraction: float = field(
+        default=0.2,
+        metadata=describe(
+            minimum=0,
+            exclusive_maximum=1,
+            doc="Fraction held out as a central test set for evaluation.",
+        ),
+    )
+    standardize: bool = field(
+        default=True, metadata=describe(doc="Z-score features using training-set statistics.")
+    )
+    examples: int | None = field(
+        default=None,
+        metadata=describe(
+            minimum=1,
+            doc="synthetic: number of examples (null = 10000). Other sources: optional cap "
+            "(seeded subsample).",
+        ),
+    )
+    dim: int = field(
+        default=20, metadata=describe(minimum=1, doc="synthetic only: feature dimension.")
+    )
+    classes: int = field(
+        default=2,
+        metadata=describe(minimum=0, doc="synthetic only: number of classes (0 = regression)."),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """The Keras model trained federatedly. `model: mlp` is shorthand for `model: {type: mlp}`."""
+
+    type: ModelType = field(
+        default="mlp",
+        metadata=describe(
+            doc="Architecture; 'factory' calls model.factory. Giving only factory implies it."
+        ),
+    )
+    hidden: tuple[int, ...] = field(
+        default=(128,), metadata=describe(minimum=1, doc="mlp: hidden layer widths.")
+    )
+    filters: tuple[int, ...] = field(
+        default=(32, 64), metadata=describe(minimum=1, doc="cnn: filters per conv layer.")
+    )
+    kernel_size: int = field(
+        default=3, metadata=describe(minimum=1, doc="cnn: convolution kernel size.")
+    )
+    dense: int = field(
+        default=128,
+        metadata=describe(minimum=1, doc="cnn: width of the dense layer after the convs."),
+    )
+    dropout: float = field(
+        default=0.0, metadata=describe(minimum=0, exclusive_maximum=1, doc="Dropout rate.")
+    )
+    factory: str | None = field(
+        default=None,
+        metadata=describe(
+            pattern=FACTORY_PATTERN,
+            doc="'package.module:function' returning an uncompiled Keras model; required when "
+            "type is 'factory'.",
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OptimizerSpec:
+    """A TFF optimizer: `name`, `learning_rate`, and the builder's other keyword arguments."""
+
+    name: OptimizerName = "sgd"
+    learning_rate: float = 0.1
+    hyperparameters: tuple[tuple[str, float], ...] = ()
+
+    def kwargs(self) -> dict[str, float]:
+        """Keyword arguments for the matching tff.learning.optimizers.build_* function."""
+        return {"learning_rate": self.learning_rate, **dict(self.hyperparameters)}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingSpec:
+    """The federated training loop."""
+
+    algorithm: Algorithm = field(
+        default="fedavg",
+        metadata=describe(
+            doc="fedavg: local epochs then average; fedsgd: one gradient step per round."
+        ),
+    )
+    weighting: Weighting = field(
+        default="auto",
+        metadata=describe(
+            doc="Weight of each client update in the average. auto = examples without DP, uniform "
+            "with a DP mechanism."
+        ),
+    )
+    rounds: int = field(default=10, metadata=describe(minimum=1, doc="Number of federated rounds."))
+    clients_per_round: int = field(
+        default=10,
+        metadata=describe(
+            minimum=1, doc="Cohort size per round (the expected size under poisson sampling)."
+        ),
+    )
+    sampling: Sampling = field(
+        default="fixed",
+        metadata=describe(
+            doc="fixed: exactly clients_per_round clients without replacement; poisson: each "
+            "client independently with probability clients_per_round / data.clients."
+        ),
+    )
+    local_epochs: int = field(
+        default=1, metadata=describe(minimum=1, doc="Passes over local data per round (fedavg).")
+    )
+    batch_size: int = field(default=20, metadata=describe(minimum=1, doc="Client batch size."))
+    client_optimizer: OptimizerSpec = field(
+        default=OptimizerSpec(name="sgd", learning_rate=0.1),
+        metadata=describe(
+            doc="Optimizer on each client: a mapping with name, learning_rate and that optimizer's "
+            "other hyper-parameters."
+        ),
+    )
+    server_optimizer: OptimizerSpec = field(
+        default=OptimizerSpec(name="sgd", learning_rate=1.0),
+        metadata=describe(
+            doc="Optimizer applying the averaged update on the server (same form as "
+            "client_optimizer)."
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PrivacySpec:
+    """Differential privacy of each client's contribution: (epsilon, delta) at the client level."""
+
+    mechanism: Mechanism = field(
+        default="none", metadata=describe(doc="Privacy mechanism; 'none' trains without DP.")
+    )
+    clip: float = field(
+        default=1.0,
+        metadata=describe(exclusive_minimum=0, doc="L2 clip norm of each client's update."),
+    )
+    noise_multiplier: float | None = field(
+        default=None,
+        metadata=describe(minimum=0, doc="Noise standard deviation divided by clip."),
+    )
+    target_epsilon: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="Calibrate the noise multiplier so epsilon after all rounds reaches this.",
+        ),
+    )
+    max_epsilon: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0, doc="Never run a round that would take epsilon past this."
+        ),
+    )
+    delta: float = field(
+        default=1e-5,
+        metadata=describe(
+            exclusive_minimum=0, exclusive_maximum=1, doc="Delta of the (epsilon, delta) guarantee."
+        ),
+    )
+    accountant: Accountant = field(
+        default="rdp",
+        metadata=describe(
+            doc="Privacy accountant from dp_accounting: Renyi DP or privacy loss distributions."
+        ),
+    )
+
+    @property
+    def is_private(self) -> bool:
+        return self.mechanism != "none"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SecureAggregationSpec:
+    """Secure aggregation of client updates."""
+
+    protocol: SecureAggregationProtocol = field(
+        default="none",
+        metadata=describe(doc="'simulated' runs the secure aggregation protocol in simulation."),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluationSpec:
+    """Evaluation on the central test set."""
+
+    every: int = field(
+        default=1,
+        metadata=describe(minimum=0, doc="Evaluate every N rounds; 0 = only after the last round."),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RuntimeSpec:
+    """How the run behaves on this machine; does not change results."""
+
+    progress: Progress = field(
+        default="auto",
+        metadata=describe(doc="Progress bar; auto = only when stdout is a terminal and not in CI."),
+    )
+    checkpoint_every: int = field(
+        default=1, metadata=describe(minimum=1, doc="Checkpoint every N rounds.")
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OutputSpec:
+    """What a run writes, and where."""
+
+    dir: str = field(
+        default="runs/{name}",
+        metadata=describe(
+            doc="Output directory; '{name}' becomes the spec name. Relative to the current working "
+            "directory, not the spec file."
+        ),
+    )
+    export: bool = field(
+        default=True, metadata=describe(doc="Export the trained model as saved_model/.")
+    )
+    tensorboard: bool = field(default=True, metadata=describe(doc="Write TensorBoard summaries."))
+    plots: bool = field(default=True, metadata=describe(doc="Write metric and privacy plots."))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Spec:
+    """A validated run description with every default filled in."""
+
+    name: str = field(
+        default="run",
+        metadata=describe(
+            pattern=NAME_PATTERN, doc="Run name (letters, digits, '_', '.', '-'); used in paths."
+        ),
+    )
+    seed: int = field(
+        default=0,
+        metadata=describe(
+            minimum=0,
+            maximum=MAX_SEED,
+            nullable=True,
+            doc="Seeds data split, client sampling, initialisation and noise. null = draw a fresh "
+            "seed at load time (recorded in the resolved spec, so the run can be reproduced).",
+        ),
+    )
+    data: DataSpec = field(metadata=describe(doc=inspect.getdoc(DataSpec)))
+    model: ModelSpec = field(default_factory=ModelSpec, metadata=describe_section(ModelSpec))
+    training: TrainingSpec = field(
+        default_factory=TrainingSpec, metadata=describe_section(TrainingSpec)
+    )
+    privacy: PrivacySpec = field(
+        default_factory=PrivacySpec, metadata=describe_section(PrivacySpec)
+    )
+    secure_aggregation: SecureAggregationSpec = field(
+        default_factory=SecureAggregationSpec, metadata=describe_section(SecureAggregationSpec)
+    )
+    evaluation: EvaluationSpec = field(
+        default_factory=EvaluationSpec, metadata=describe_section(EvaluationSpec)
+    )
+    runtime: RuntimeSpec = field(
+        default_factory=RuntimeSpec, metadata=describe_section(RuntimeSpec)
+    )
+    output: OutputSpec = field(default_factory=OutputSpec, metadata=describe_section(OutputSpec))
+
+    @property
+    def weighting(self) -> Literal["examples", "uniform"]:
+        """training.weighting with 'auto' decided: DP bounds each client, so it weighs uniformly."""
+        if self.training.weighting != "auto":
+            return self.training.weighting
+        return "uniform" if self.privacy.is_private else "examples"
+
+    def replace_seed(self, seed: int) -> Spec:
+        """The same spec with another seed (e.g. for repeated runs)."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be an int in [0, {MAX_SEED}], got {seed!r}")
+        return dataclasses.replace(self, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML/JSON-serialisable, fully resolved mapping in the spec file format."""
+        return _plain(self)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, OptimizerSpec):
+        return {"name": value.name, **value.kwargs()}
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
