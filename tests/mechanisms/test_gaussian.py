@@ -1,0 +1,47 @@
+import dp_accounting
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mechanisms.gaussian import GaussianMechanism
+
+ADD_REMOVE = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+REPLACE = dp_accounting.NeighboringRelation.REPLACE_ONE
+
+
+def test_encode_clips_long_updates_and_keeps_short_ones():
+    mechanism = GaussianMechanism(clip=1.0, noise_multiplier=1.0)
+    seed = tf.constant([1, 2], tf.int64)
+    long, stats = mechanism.encode(tf.constant([3.0, 4.0]), seed)
+    np.testing.assert_allclose(long.numpy(), [0.6, 0.8], rtol=1e-6)
+    assert stats["clipped"].numpy() == 1.0
+    assert stats["update_norm"].numpy() == pytest.approx(5.0)
+    short, stats = mechanism.encode(tf.constant([0.3, 0.4]), seed)
+    np.testing.assert_allclose(short.numpy(), [0.3, 0.4], rtol=1e-6)
+    assert stats["clipped"].numpy() == 0.0
+
+
+def test_decode_adds_noise_of_the_promised_scale_and_is_seeded():
+    mechanism = GaussianMechanism(clip=0.5, noise_multiplier=2.0)
+    total = tf.zeros([200_000])
+    seed = tf.constant([7, 3], tf.int64)
+    noisy = mechanism.decode(total, seed).numpy()
+    assert noisy.std() == pytest.approx(1.0, rel=0.01)  # z * clip
+    assert abs(noisy.mean()) < 0.01
+    np.testing.assert_array_equal(noisy, mechanism.decode(total, seed).numpy())
+    other = mechanism.decode(total, tf.constant([7, 4], tf.int64)).numpy()
+    assert not np.array_equal(noisy, other)
+
+
+def test_release_event_doubles_sensitivity_under_replace_one():
+    mechanism = GaussianMechanism(clip=1.0, noise_multiplier=1.2)
+    assert mechanism.release_event(ADD_REMOVE) == dp_accounting.GaussianDpEvent(1.2)
+    assert mechanism.release_event(REPLACE) == dp_accounting.GaussianDpEvent(0.6)
+    zero = GaussianMechanism(clip=1.0, noise_multiplier=0.0)
+    assert isinstance(zero.release_event(ADD_REMOVE), dp_accounting.NonPrivateDpEvent)
+
+
+@pytest.mark.parametrize("clip, z", [(0.0, 1.0), (-1.0, 1.0), (1.0, -0.1)])
+def test_rejects_bad_parameters(clip, z):
+    with pytest.raises(ValueError):
+        GaussianMechanism(clip=clip, noise_multiplier=z)
