@@ -1,0 +1,83 @@
+"""Epsilon after each of 1..T identical rounds: the privacy calculator behind `tffp account`."""
+
+import math
+from collections.abc import Sequence
+
+import dp_accounting
+import numpy as np
+
+from mechanisms.accounting import pld
+from mechanisms.accounting.ledger import Accountant, check_accounting_choice
+from mechanisms.accounting.rdp import RDP_ORDERS, epsilons_from_rdp, rdp_vector
+from mechanisms.accounting.sampling import Sampling
+
+# PLD is exact only at these checkpoints (every round up to 10, then rounds growing by ~20%,
+# plus the last round); rounds in between report the next checkpoint's epsilon.
+_PLD_EXACT_UP_TO = 10
+_PLD_CHECKPOINT_GROWTH = 1.2
+
+
+def epsilon_for_rounds(
+    *,
+    delta: float,
+    rounds: int,
+    sampling: Sampling,
+    release_event: dp_accounting.DpEvent,
+    accountant: Accountant = "rdp",
+) -> list[float]:
+    """Epsilon at `delta` after each of 1..`rounds` rounds of `sampling.round_event(release_event)`.
+
+    rdp: exact for every round (one RDP vector, scaled by the round count).
+    pld: exact (pessimistic PLD, self-composed by count) at checkpoint rounds; any other round
+    reports the epsilon of the next checkpoint, a valid upper bound because composing more rounds
+    never lowers epsilon. Values are made non-decreasing by taking, for each round, the smallest
+    bound among checkpoints at or after it.
+    """
+    check_accounting_choice(accountant, sampling.relation, delta)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    round_event = sampling.round_event(release_event)
+    if accountant == "rdp":
+        one_round = rdp_vector(round_event, sampling.relation, RDP_ORDERS)
+        counts = np.arange(1, rounds + 1, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # inf * k stays inf; 0 * inf cannot occur (k >= 1)
+            totals = counts[:, None] * one_round[None, :]
+        epsilons, _ = epsilons_from_rdp(RDP_ORDERS, totals, delta)
+        return [float(e) for e in epsilons]
+    return _pld_epsilons(round_event, sampling, delta, rounds)
+
+
+def pld_checkpoints(rounds: int) -> list[int]:
+    """Rounds at which the PLD calculator composes exactly."""
+    checkpoints = list(range(1, min(rounds, _PLD_EXACT_UP_TO) + 1))
+    while checkpoints[-1] < rounds:
+        checkpoints.append(min(rounds, math.ceil(checkpoints[-1] * _PLD_CHECKPOINT_GROWTH)))
+    return checkpoints
+
+
+def _pld_epsilons(
+    round_event: dp_accounting.DpEvent, sampling: Sampling, delta: float, rounds: int
+) -> list[float]:
+    parts = pld.round_plds(round_event, sampling.relation)
+    if parts is None:
+        return [math.inf] * rounds
+    one_round = pld.identity()
+    for part in parts:
+        one_round = one_round.compose(part)
+    checkpoints = pld_checkpoints(rounds)
+    at_checkpoints = [pld.epsilon(one_round.self_compose(count), delta) for count in checkpoints]
+    return _fill_from_next_checkpoint(checkpoints, at_checkpoints, rounds)
+
+
+def _fill_from_next_checkpoint(
+    checkpoints: Sequence[int], epsilons: Sequence[float], rounds: int
+) -> list[float]:
+    result = [math.inf] * rounds
+    best = math.inf
+    next_index = len(checkpoints) - 1
+    for round_number in range(rounds, 0, -1):
+        while next_index >= 0 and checkpoints[next_index] >= round_number:
+            best = min(best, epsilons[next_index])
+            next_index -= 1
+        result[round_number - 1] = best
+    return result

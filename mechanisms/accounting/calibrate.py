@@ -1,0 +1,104 @@
+"""The least noise that keeps a whole training run within a target epsilon."""
+
+import math
+from collections.abc import Callable
+
+import dp_accounting
+from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.rdp import rdp_privacy_accountant
+
+from mechanisms.accounting import pld
+from mechanisms.accounting.ledger import Accountant, check_accounting_choice
+from mechanisms.accounting.rdp import RDP_ORDERS
+from mechanisms.accounting.sampling import Sampling
+
+MAX_NOISE_MULTIPLIER = 1000.0
+_MIN_NOISE_MULTIPLIER = 1e-4
+_RELATIVE_TOLERANCE = 1e-4  # of z; the contract promises ~1e-3
+_SIGNIFICANT_DIGITS = 5
+# The run loop's ledger composes round by round, which can differ from the one-shot count
+# composition used here in the last digits (RDP ~1e-13, PLD ~1e-9 relative). Calibrating to a
+# target shrunk by this margin keeps the ledger from tripping max_epsilon on the final round.
+_TARGET_MARGIN = 1e-6
+
+
+def calibrate_noise_multiplier(
+    target_epsilon: float,
+    *,
+    delta: float,
+    rounds: int,
+    sampling: Sampling,
+    release_event: Callable[[float], dp_accounting.DpEvent],
+    accountant: Accountant = "rdp",
+) -> float:
+    """Smallest noise multiplier z (rounded up to 5 significant digits) such that `rounds` rounds
+    of `sampling.round_event(release_event(z))` cost at most `target_epsilon` at `delta`.
+
+    Assumes epsilon decreases as z grows, as for every noise-adding mechanism.
+    """
+    check_accounting_choice(accountant, sampling.relation, delta)
+    if not target_epsilon > 0:
+        raise ValueError(f"target_epsilon must be positive, got {target_epsilon}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    target = target_epsilon * (1 - _TARGET_MARGIN)
+
+    def make_fresh_accountant() -> dp_accounting.PrivacyAccountant:
+        if accountant == "rdp":
+            return rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS), sampling.relation)
+        return pld_privacy_accountant.PLDAccountant(
+            sampling.relation, pld.VALUE_DISCRETIZATION_INTERVAL
+        )
+
+    def run_event(z: float) -> dp_accounting.DpEvent:
+        return dp_accounting.SelfComposedDpEvent(sampling.round_event(release_event(z)), rounds)
+
+    def epsilon_at(z: float) -> float:
+        return make_fresh_accountant().compose(run_event(z)).get_epsilon(delta)
+
+    low, high = _bracket(epsilon_at, target, target_epsilon, delta, rounds)
+    z = dp_accounting.calibrate_dp_mechanism(
+        make_fresh_accountant,
+        run_event,
+        target,
+        delta,
+        bracket_interval=dp_accounting.ExplicitBracketInterval(low, high),
+        tol=low * _RELATIVE_TOLERANCE,
+    )
+    rounded = _round_up(z, _SIGNIFICANT_DIGITS)
+    return rounded if epsilon_at(rounded) <= target else float(z)
+
+
+def _bracket(
+    epsilon_at: Callable[[float], float],
+    target: float,
+    target_epsilon: float,
+    delta: float,
+    rounds: int,
+) -> tuple[float, float]:
+    """(z too small, z large enough), by doubling or halving from z = 1."""
+    z = 1.0
+    if epsilon_at(z) > target:
+        while True:
+            if z >= MAX_NOISE_MULTIPLIER:
+                raise ValueError(
+                    f"no noise multiplier up to {MAX_NOISE_MULTIPLIER:g} reaches epsilon "
+                    f"{target_epsilon:g} at delta {delta:g} over {rounds} rounds"
+                )
+            low, z = z, min(2 * z, MAX_NOISE_MULTIPLIER)
+            if epsilon_at(z) <= target:
+                return low, z
+    while True:
+        high, z = z, z / 2
+        if z < _MIN_NOISE_MULTIPLIER:
+            raise ValueError(
+                f"epsilon {target_epsilon:g} at delta {delta:g} over {rounds} rounds is met even "
+                f"with noise multiplier {high:g}; this target does not constrain the noise"
+            )
+        if epsilon_at(z) > target:
+            return z, high
+
+
+def _round_up(value: float, significant_digits: int) -> float:
+    scale = 10 ** (significant_digits - 1 - math.floor(math.log10(value)))
+    return math.ceil(value * scale) / scale

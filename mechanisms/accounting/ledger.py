@@ -1,0 +1,237 @@
+"""What a training run has spent so far, round by round.
+
+Rounds may differ (noise schedules, changing cohorts): every round is composed exactly as
+recorded. RDP keeps a running RDP vector (one vector add and one conversion per round); PLD
+keeps a running privacy loss distribution and caches the last few per-round PLDs.
+"""
+
+import json
+import math
+from collections import OrderedDict
+from typing import Any, Literal
+
+import dp_accounting
+import numpy as np
+
+from mechanisms.accounting import codec, pld
+from mechanisms.accounting.rdp import (
+    RDP_ORDERS,
+    RdpCurve,
+    RoundPrivacy,
+    epsilon_and_order,
+    rdp_vector,
+)
+
+Accountant = Literal["rdp", "pld"]
+
+_LEDGER_FORMAT = "mechanisms.accounting.PrivacyLedger/1"
+_CACHE_SIZE = 4
+_RELATION_NAMES = {
+    dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE: "add_or_remove_one",
+    dp_accounting.NeighboringRelation.REPLACE_ONE: "replace_one",
+}
+_NEIGHBOURING_TEXT = {
+    dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE: "add/remove one client",
+    dp_accounting.NeighboringRelation.REPLACE_ONE: "replace one client",
+}
+_CONVERSION = "converted to (epsilon, delta) with Canonne-Kamath-Steinke 2020 / Balle et al. 2020"
+_RDP_BOUNDS = {
+    dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE: (
+        "RDP of the Poisson-subsampled Gaussian (Mironov, Talwar & Zhang 2019), " + _CONVERSION
+    ),
+    dp_accounting.NeighboringRelation.REPLACE_ONE: (
+        "RDP of the Gaussian under sampling without replacement, replace-one neighbours "
+        "(Wang, Balle & Kasiviswanathan 2019), " + _CONVERSION
+    ),
+}
+_PLD_BOUND = (
+    "privacy loss distribution of the Poisson-subsampled mechanism, pessimistic connect-the-dots "
+    f"discretisation at interval {pld.VALUE_DISCRETIZATION_INTERVAL:g} (Doroshenko et al. 2022), "
+    "composed round by round"
+)
+
+
+def check_accounting_choice(
+    accountant: str, relation: dp_accounting.NeighboringRelation, delta: float
+) -> None:
+    """Fail early, in plain words, on combinations we cannot account for."""
+    if accountant not in ("rdp", "pld"):
+        raise ValueError(f"accountant must be 'rdp' or 'pld', got {accountant!r}")
+    if relation not in _RELATION_NAMES:
+        raise ValueError(f"unsupported neighbouring relation {relation}")
+    if accountant == "pld" and relation is not dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE:
+        raise ValueError(
+            "the PLD accountant supports only Poisson sampling (add/remove one client); "
+            "dp_accounting has no PLD for fixed-size sampling without replacement: "
+            "use accountant='rdp'"
+        )
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+
+
+class PrivacyLedger:
+    """Running (epsilon, delta) of everything recorded, under one neighbouring relation.
+
+    Each recorded round is a dp_accounting DpEvent that already includes the cohort sampling
+    (see `Sampling.round_event`), or, for the RDP accountant, an `RdpCurve`.
+    """
+
+    def __init__(
+        self,
+        delta: float,
+        accountant: Accountant = "rdp",
+        relation: dp_accounting.NeighboringRelation = (
+            dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+        ),
+    ) -> None:
+        check_accounting_choice(accountant, relation, delta)
+        self._delta = float(delta)
+        self._accountant = accountant
+        self._relation = relation
+        self._entries: list[RoundPrivacy] = []
+        self._epsilons: list[float] = []
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._rdp = np.zeros(len(RDP_ORDERS))
+        self._pld: pld.PrivacyLossDistribution | None = pld.identity()
+
+    @property
+    def delta(self) -> float:
+        return self._delta
+
+    @property
+    def accountant(self) -> Accountant:
+        return self._accountant
+
+    @property
+    def relation(self) -> dp_accounting.NeighboringRelation:
+        return self._relation
+
+    @property
+    def orders(self) -> tuple[float, ...]:
+        """RDP orders the ledger tracks; mechanisms supplying an `RdpCurve` should use these."""
+        return RDP_ORDERS
+
+    @property
+    def rounds(self) -> int:
+        return len(self._entries)
+
+    @property
+    def epsilon(self) -> float:
+        return self._epsilons[-1] if self._epsilons else 0.0
+
+    @property
+    def epsilon_per_round(self) -> list[float]:
+        return list(self._epsilons)
+
+    def record(self, entry: RoundPrivacy) -> None:
+        """Spend one round."""
+        cost = self._round_cost(entry)
+        self._entries.append(entry)
+        if self._accountant == "rdp":
+            self._rdp = self._rdp + cost
+            self._epsilons.append(epsilon_and_order(RDP_ORDERS, self._rdp, self._delta)[0])
+        else:
+            self._pld = _compose(self._pld, cost)
+            self._epsilons.append(pld.epsilon(self._pld, self._delta))
+
+    def epsilon_after(self, entry: RoundPrivacy) -> float:
+        """Epsilon if `entry` were recorded next; the ledger is left unchanged."""
+        cost = self._round_cost(entry)
+        if self._accountant == "rdp":
+            return epsilon_and_order(RDP_ORDERS, self._rdp + cost, self._delta)[0]
+        return pld.epsilon(_compose(self._pld, cost), self._delta)
+
+    def describe(self) -> dict[str, Any]:
+        """Summary for privacy.json."""
+        summary: dict[str, Any] = {
+            "accountant": self._accountant,
+            "delta": self._delta,
+            "epsilon": codec.encode_float(self.epsilon),
+            "rounds": self.rounds,
+            "epsilon_per_round": [codec.encode_float(e) for e in self._epsilons],
+            "neighbouring": _NEIGHBOURING_TEXT[self._relation],
+        }
+        if self._accountant == "rdp":
+            bound = _RDP_BOUNDS[self._relation]
+            if any(isinstance(entry, RdpCurve) for entry in self._entries):
+                bound += "; plus mechanism-supplied RDP curves"
+            summary["bound"] = bound
+            summary["optimal_order"] = (
+                epsilon_and_order(RDP_ORDERS, self._rdp, self._delta)[1] if self.rounds else None
+            )
+        else:
+            summary["bound"] = _PLD_BOUND
+        return summary
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state (for checkpoints); `from_dict` replays it exactly."""
+        return {
+            "format": _LEDGER_FORMAT,
+            "accountant": self._accountant,
+            "delta": self._delta,
+            "relation": _RELATION_NAMES[self._relation],
+            "orders": list(RDP_ORDERS),
+            "rounds": [codec.encode_round(entry) for entry in self._entries],
+            "epsilon_per_round": [codec.encode_float(e) for e in self._epsilons],
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> "PrivacyLedger":
+        if state.get("format") != _LEDGER_FORMAT:
+            raise ValueError(f"not a privacy ledger (format {state.get('format')!r})")
+        if [float(a) for a in state["orders"]] != list(RDP_ORDERS):
+            raise ValueError("ledger was saved with different RDP orders; cannot resume it")
+        relations = {name: relation for relation, name in _RELATION_NAMES.items()}
+        ledger = cls(state["delta"], state["accountant"], relations[state["relation"]])
+        saved_epsilons = [float(e) for e in state["epsilon_per_round"]]
+        entries = [codec.decode_round(encoded) for encoded in state["rounds"]]
+        if len(saved_epsilons) != len(entries):
+            raise ValueError("ledger has a different number of rounds and epsilons")
+        for entry in entries:  # Replay in order: the same sums/compositions as the original.
+            cost = ledger._round_cost(entry)
+            ledger._entries.append(entry)
+            if ledger._accountant == "rdp":
+                ledger._rdp = ledger._rdp + cost
+            else:
+                ledger._pld = _compose(ledger._pld, cost)
+        if entries:
+            if ledger._accountant == "rdp":
+                replayed = epsilon_and_order(RDP_ORDERS, ledger._rdp, ledger._delta)[0]
+            else:
+                replayed = pld.epsilon(ledger._pld, ledger._delta)
+            if not math.isclose(replayed, saved_epsilons[-1], rel_tol=1e-9):
+                raise ValueError(
+                    f"replaying the ledger gives epsilon {replayed}, but it was saved with "
+                    f"{saved_epsilons[-1]}; refusing to resume from an inconsistent ledger"
+                )
+            saved_epsilons[-1] = replayed
+        ledger._epsilons = saved_epsilons
+        return ledger
+
+    def _round_cost(self, entry: RoundPrivacy) -> Any:
+        """One round's RDP vector or list of PLDs (None if non-private), cached by content."""
+        key = json.dumps(codec.encode_round(entry), sort_keys=True)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if self._accountant == "rdp":
+            cost: Any = rdp_vector(entry, self._relation, RDP_ORDERS)
+        elif isinstance(entry, RdpCurve):
+            raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
+        else:
+            cost = pld.round_plds(entry, self._relation)
+        self._cache[key] = cost
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return cost
+
+
+def _compose(
+    running: pld.PrivacyLossDistribution | None,
+    parts: list[pld.PrivacyLossDistribution] | None,
+) -> pld.PrivacyLossDistribution | None:
+    if running is None or parts is None:
+        return None
+    for part in parts:
+        running = running.compose(part)
+    return running

@@ -1,0 +1,185 @@
+import itertools
+import json
+import math
+
+import dp_accounting
+import pytest
+from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.rdp import rdp_privacy_accountant
+
+from mechanisms.accounting import RDP_ORDERS, PrivacyLedger, RdpCurve, Sampling
+from mechanisms.accounting.rdp import rdp_vector
+
+DELTA = 1e-5
+POISSON = Sampling("poisson", population=10_000, cohort=100)
+FIXED = Sampling("fixed", population=1_000, cohort=50)
+
+
+def _events(sampling, noise_multipliers):
+    scale = 1.0 if sampling.kind == "poisson" else 0.5  # replace-one doubles the sensitivity
+    return [
+        sampling.round_event(dp_accounting.GaussianDpEvent(z * scale)) for z in noise_multipliers
+    ]
+
+
+def _fresh_rdp_epsilon(sampling, events):
+    accountant = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS), sampling.relation)
+    for event in set(events):
+        accountant.compose(event, events.count(event))
+    return accountant.get_epsilon(DELTA)
+
+
+@pytest.mark.parametrize("sampling", [POISSON, FIXED], ids=["poisson", "fixed"])
+@pytest.mark.parametrize("noise", [[1.0] * 4, [0.8, 1.5, 3.0, 0.9]], ids=["identical", "varying"])
+def test_rdp_ledger_matches_fresh_dp_accounting(sampling, noise):
+    ledger = PrivacyLedger(delta=DELTA, accountant="rdp", relation=sampling.relation)
+    accountant = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS), sampling.relation)
+    for rounds, event in enumerate(_events(sampling, noise), start=1):
+        ledger.record(event)
+        accountant.compose(event)
+        assert ledger.rounds == rounds
+        assert ledger.epsilon == pytest.approx(accountant.get_epsilon(DELTA), rel=1e-12)
+        assert ledger.epsilon_per_round[-1] == ledger.epsilon
+
+
+def test_rdp_ledger_matches_self_composed_count():
+    event = POISSON.round_event(dp_accounting.GaussianDpEvent(1.0))
+    ledger = PrivacyLedger(delta=DELTA)
+    for _ in range(200):
+        ledger.record(event)
+    accountant = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS))
+    expected = accountant.compose(event, 200).get_epsilon(DELTA)
+    assert ledger.epsilon == pytest.approx(expected, rel=1e-12)
+
+
+def test_pld_ledger_matches_fresh_dp_accounting():
+    events = _events(POISSON, [1.0, 1.0, 2.0, 1.0])
+    ledger = PrivacyLedger(delta=DELTA, accountant="pld", relation=POISSON.relation)
+    accountant = pld_privacy_accountant.PLDAccountant(POISSON.relation)
+    for event in events:
+        ledger.record(event)
+        accountant.compose(event)
+        assert ledger.epsilon == pytest.approx(accountant.get_epsilon(DELTA), rel=1e-12)
+    # PLD is tighter than RDP for the same Poisson-subsampled Gaussian rounds.
+    assert ledger.epsilon < _fresh_rdp_epsilon(POISSON, events)
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "pld"])
+def test_per_round_epsilons_increase_and_end_at_epsilon(accountant):
+    ledger = PrivacyLedger(delta=DELTA, accountant=accountant)
+    assert ledger.epsilon == 0.0
+    assert ledger.epsilon_per_round == []
+    for event in _events(POISSON, [1.0, 1.0, 1.0, 4.0, 1.0]):
+        ledger.record(event)
+    per_round = ledger.epsilon_per_round
+    assert len(per_round) == 5
+    assert all(a <= b for a, b in itertools.pairwise(per_round))
+    assert per_round[0] > 0
+    assert per_round[-1] == ledger.epsilon
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "pld"])
+def test_epsilon_after_does_not_mutate(accountant):
+    first, second = _events(POISSON, [1.0, 0.7])
+    ledger = PrivacyLedger(delta=DELTA, accountant=accountant)
+    ledger.record(first)
+    before = (ledger.rounds, ledger.epsilon, ledger.epsilon_per_round)
+    predicted = ledger.epsilon_after(second)
+    assert (ledger.rounds, ledger.epsilon, ledger.epsilon_per_round) == before
+    assert predicted > ledger.epsilon
+    ledger.record(second)
+    assert ledger.epsilon == predicted
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "pld"])
+def test_round_trip_through_json(accountant):
+    ledger = PrivacyLedger(delta=DELTA, accountant=accountant)
+    for event in _events(POISSON, [1.0, 1.3, 1.0]):
+        ledger.record(event)
+    restored = PrivacyLedger.from_dict(json.loads(json.dumps(ledger.to_dict(), allow_nan=False)))
+    assert restored.epsilon_per_round == ledger.epsilon_per_round
+    assert restored.epsilon == ledger.epsilon
+    assert restored.describe() == ledger.describe()
+    # It resumes where it left off: the next round costs the same in both.
+    next_event = _events(POISSON, [1.0])[0]
+    assert restored.epsilon_after(next_event) == ledger.epsilon_after(next_event)
+
+
+def test_from_dict_refuses_tampered_epsilons():
+    ledger = PrivacyLedger(delta=DELTA)
+    ledger.record(_events(POISSON, [1.0])[0])
+    state = ledger.to_dict()
+    state["epsilon_per_round"][-1] /= 2
+    with pytest.raises(ValueError, match="inconsistent"):
+        PrivacyLedger.from_dict(state)
+
+
+def test_rdp_curves_compose_like_the_events_they_describe():
+    event = POISSON.round_event(dp_accounting.GaussianDpEvent(1.0))
+    curve = RdpCurve(orders=RDP_ORDERS, rdp=tuple(rdp_vector(event, POISSON.relation)))
+    from_events, from_curves = PrivacyLedger(delta=DELTA), PrivacyLedger(delta=DELTA)
+    for _ in range(3):
+        from_events.record(event)
+        from_curves.record(curve)
+    assert from_curves.epsilon == from_events.epsilon
+    assert "mechanism-supplied RDP curves" in from_curves.describe()["bound"]
+    restored = PrivacyLedger.from_dict(json.loads(json.dumps(from_curves.to_dict())))
+    assert restored.epsilon == from_curves.epsilon
+
+
+def test_mixing_events_and_curves():
+    event = POISSON.round_event(dp_accounting.GaussianDpEvent(1.0))
+    ledger = PrivacyLedger(delta=DELTA)
+    ledger.record(event)
+    ledger.record(RdpCurve(orders=RDP_ORDERS, rdp=tuple(0.01 * a for a in RDP_ORDERS)))
+    accountant = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS)).compose(event)
+    # 0.01 * alpha is the RDP of a Gaussian with noise multiplier sqrt(50).
+    accountant.compose(dp_accounting.GaussianDpEvent(math.sqrt(50)))
+    assert ledger.epsilon == pytest.approx(accountant.get_epsilon(DELTA), rel=1e-12)
+
+
+def test_describe_rdp():
+    ledger = PrivacyLedger(delta=DELTA, accountant="rdp", relation=FIXED.relation)
+    for event in _events(FIXED, [1.0, 1.0]):
+        ledger.record(event)
+    summary = ledger.describe()
+    assert summary["accountant"] == "rdp"
+    assert summary["delta"] == DELTA
+    assert summary["rounds"] == 2
+    assert summary["epsilon"] == ledger.epsilon
+    assert summary["epsilon_per_round"] == ledger.epsilon_per_round
+    assert "without replacement" in summary["bound"]
+    assert summary["neighbouring"] == "replace one client"
+    assert summary["optimal_order"] in RDP_ORDERS
+
+
+def test_non_private_round_gives_infinite_epsilon():
+    for accountant in ("rdp", "pld"):
+        ledger = PrivacyLedger(delta=DELTA, accountant=accountant)
+        ledger.record(dp_accounting.NonPrivateDpEvent())
+        assert ledger.epsilon == math.inf
+        json.dumps(ledger.to_dict(), allow_nan=False)
+
+
+def test_pld_refuses_fixed_sampling_and_curves():
+    with pytest.raises(ValueError, match="PLD"):
+        PrivacyLedger(delta=DELTA, accountant="pld", relation=FIXED.relation)
+    ledger = PrivacyLedger(delta=DELTA, accountant="pld")
+    with pytest.raises(ValueError, match="RDP curves"):
+        ledger.record(RdpCurve(orders=(2.0,), rdp=(0.1,)))
+
+
+def test_rejects_events_of_the_wrong_relation():
+    ledger = PrivacyLedger(delta=DELTA, relation=FIXED.relation)
+    with pytest.raises(ValueError, match="cannot account"):
+        ledger.record(_events(POISSON, [1.0])[0])
+    assert ledger.rounds == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"delta": 0.0}, "delta"), ({"delta": 1.0}, "delta"), ({"accountant": "gdp"}, "rdp")],
+)
+def test_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PrivacyLedger(**{"delta": DELTA, **kwargs})
