@@ -6,7 +6,9 @@ import pytest
 
 from tff_pipelines import runtime
 
-runtime.silence_tensorflow()
+# Replace TFF's import-time context now, while modules are alive: left to garbage collection at
+# interpreter exit, its ServiceManager.__del__ prints a traceback.
+runtime.start()
 
 
 @pytest.fixture(scope="session")

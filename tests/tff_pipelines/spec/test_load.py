@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-from spec_samples import write_quickstart
 
+from tests.tff_pipelines.spec.spec_samples import write_quickstart
 from tff_pipelines.spec import SpecError, dump_resolved, load_spec, parse_spec
 
 

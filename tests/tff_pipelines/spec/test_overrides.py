@@ -1,6 +1,6 @@
 import pytest
-from spec_samples import problems_of, write_quickstart
 
+from tests.tff_pipelines.spec.spec_samples import problems_of, write_quickstart
 from tff_pipelines.spec import SpecError, load_spec, parse_spec
 
 BASE = {"data": {"source": "digits"}}

@@ -1,6 +1,6 @@
 import pytest
-from spec_samples import QUICKSTART_TOML, QUICKSTART_YAML
 
+from tests.tff_pipelines.spec.spec_samples import QUICKSTART_TOML, QUICKSTART_YAML
 from tff_pipelines.spec import SpecError, load_spec
 from tff_pipelines.spec.read import parse_value, read_spec_file
 

@@ -1,8 +1,8 @@
 """One test per cross-field rule: the rule fires, and the nearest valid spec passes."""
 
 import pytest
-from spec_samples import problems_of
 
+from tests.tff_pipelines.spec.spec_samples import problems_of
 from tff_pipelines.spec.rules import RULES
 
 DIGITS = {"source": "digits"}

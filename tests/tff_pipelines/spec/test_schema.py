@@ -1,8 +1,8 @@
 import jsonschema
 import pytest
 import yaml
-from spec_samples import QUICKSTART_YAML
 
+from tests.tff_pipelines.spec.spec_samples import QUICKSTART_YAML
 from tff_pipelines.spec import json_schema, parse_spec
 
 

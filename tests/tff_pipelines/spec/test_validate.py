@@ -1,8 +1,8 @@
 import math
 
 import pytest
-from spec_samples import problems_of
 
+from tests.tff_pipelines.spec.spec_samples import problems_of
 from tff_pipelines.spec import SpecError, parse_spec
 from tff_pipelines.spec.validate import format_path
 

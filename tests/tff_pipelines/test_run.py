@@ -1,0 +1,284 @@
+"""End to end through `tffp`: every example spec, resume after a kill, budget, export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tff_pipelines import checkpoint
+from tff_pipelines.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SPECS = sorted(p for p in (REPO / "specs").iterdir() if p.suffix in {".yaml", ".yml", ".toml"})
+QUICKSTART = REPO / "specs" / "quickstart.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+def tffp(*argv: str) -> int:
+    return main([str(a) for a in argv])
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.name for p in SPECS])
+def test_every_example_spec_runs_two_rounds(spec, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        tffp("run", spec, "--out", out, "--set", "training.rounds=2", "--set", "evaluation.every=1")
+        == 0
+    )
+    summary = capsys.readouterr().out
+    assert "2/2 rounds" in summary
+    for name in (
+        "spec.resolved.yaml",
+        "metrics.jsonl",
+        "privacy.json",
+        "checkpoint.npz",
+        "model.json",
+        "training.png",
+    ):
+        assert (out / name).is_file(), name
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    assert any((out / "tensorboard").iterdir())
+    records = read_metrics(out)
+    assert [r["round"] for r in records] == [1, 2]
+    for record in records:
+        assert {"train_loss", "epsilon", "round_seconds", "clients"} <= record.keys()
+        assert any(k.startswith("eval_") for k in record)
+        assert record["train_loss"] is not None and np.isfinite(record["train_loss"])
+    privacy = json.loads((out / "privacy.json").read_text())
+    for key in ("epsilon", "delta", "mechanism", "unit", "neighbouring", "sampling", "rounds"):
+        assert key in privacy
+    if privacy["private"]:
+        assert privacy["rounds"] == 2
+        assert len(privacy["epsilon_per_round"]) == 2
+        assert privacy["epsilon"] == pytest.approx(records[-1]["epsilon"])
+        assert 0 < privacy["epsilon_per_round"][0] <= privacy["epsilon"]
+        for key in ("accountant", "bound", "noise", "assumptions"):
+            assert privacy[key]
+    else:
+        assert privacy["epsilon"] is None and records[-1]["epsilon"] is None
+
+
+def test_account_predicts_exactly_what_the_run_reports(tmp_path, capsys):
+    overrides = ["--set", "training.rounds=3", "--set", "evaluation.every=0"]
+    assert tffp("account", QUICKSTART, "--json", *overrides) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert tffp("run", QUICKSTART, "--out", tmp_path / "run", *overrides) == 0
+    reported = json.loads((tmp_path / "run" / "privacy.json").read_text())
+    assert reported["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-12)
+    assert reported["epsilon_per_round"] == pytest.approx(predicted["epsilon_per_round"])
+    assert reported["noise"] == predicted["noise"]
+    # Calibrated to the target: epsilon lands at (just under) it.
+    assert predicted["epsilon"] <= 8.0
+    assert predicted["epsilon"] == pytest.approx(8.0, rel=0.01)
+
+
+def test_run_stops_before_the_round_that_would_exceed_max_epsilon(tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "--set",
+        "privacy.target_epsilon=null",
+        "--set",
+        "privacy.noise_multiplier=1.0",
+        "--set",
+        "training.rounds=50",
+        "--set",
+        "evaluation.every=0",
+    ]
+    assert tffp("account", QUICKSTART, "--json", *args) == 0
+    assert tffp("run", QUICKSTART, "--out", out, "--set", "privacy.max_epsilon=1.0", *args) == 0
+    privacy = json.loads((out / "privacy.json").read_text())
+    assert privacy["stopped_by_budget"] is True
+    assert 0 < privacy["rounds"] < 50
+    assert privacy["epsilon"] <= 1.0
+    assert len(read_metrics(out)) == privacy["rounds"]
+
+
+def _final_state(run_dir: Path):
+    saved = checkpoint.load(run_dir)
+    return saved.round, saved.trainable, json.loads((run_dir / "privacy.json").read_text())
+
+
+def test_resume_after_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
+    overrides = ["--set", "training.rounds=6", "--set", "evaluation.every=2"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert tffp("run", QUICKSTART, "--out", straight, *overrides) == 0
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tff_pipelines.cli",
+            "run",
+            str(QUICKSTART),
+            "--out",
+            str(killed),
+            *overrides,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and child.poll() is None:
+            if checkpoint.exists(killed) and checkpoint.load(killed).round >= 3:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, "the run finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    done = checkpoint.load(killed).round
+    assert 3 <= done < 6
+    assert tffp("run", QUICKSTART, "--out", killed, "--resume", *overrides) == 0
+
+    rounds_a, weights_a, privacy_a = _final_state(straight)
+    rounds_b, weights_b, privacy_b = _final_state(killed)
+    assert rounds_a == rounds_b == 6
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert privacy_a["epsilon"] == privacy_b["epsilon"]
+    assert privacy_a["epsilon_per_round"] == privacy_b["epsilon_per_round"]
+    assert [r["round"] for r in read_metrics(killed)] == list(range(1, 7))
+    straight_metrics = [
+        {k: v for k, v in r.items() if k != "round_seconds"} for r in read_metrics(straight)
+    ]
+    killed_metrics = [
+        {k: v for k, v in r.items() if k != "round_seconds"} for r in read_metrics(killed)
+    ]
+    assert straight_metrics == killed_metrics
+
+
+def test_exported_model_predicts_like_the_trained_model(tmp_path):
+    import tensorflow as tf
+
+    from tff_pipelines.export import assign_weights
+    from tff_pipelines.models import build_model
+    from tff_pipelines.run import prepare_data, read_model_card
+    from tff_pipelines.spec import load_spec
+
+    out = tmp_path / "run"
+    assert (
+        tffp("run", REPO / "specs" / "boston.toml", "--out", out, "--set", "training.rounds=3") == 0
+    )
+    spec = load_spec(out / "spec.resolved.yaml")
+    shape, mean, scale = read_model_card(out)
+    saved = checkpoint.load(out)
+    model = assign_weights(build_model(spec.model, shape), saved.trainable, saved.non_trainable)
+
+    data = prepare_data(spec)
+    raw_test = (data.test[0] * scale) + mean  # what a user would feed: unstandardised features
+    expected = model(data.test[0]).numpy()
+
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    np.testing.assert_allclose(
+        loaded(tf.constant(raw_test)).numpy(), expected, rtol=1e-4, atol=1e-4
+    )
+    served = loaded.signatures["serving_default"](x=tf.constant(raw_test))["prediction"]
+    np.testing.assert_allclose(served.numpy(), expected[:, 0], rtol=1e-4, atol=1e-4)
+
+    assert tffp("export", out, "--out", tmp_path / "again") == 0
+    again = tf.saved_model.load(str(tmp_path / "again"))
+    np.testing.assert_array_equal(
+        again(tf.constant(raw_test)).numpy(), loaded(tf.constant(raw_test)).numpy()
+    )
+
+
+def test_a_finished_run_directory_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--set", "training.rounds=1", "--set", "output.export=false"]
+    assert tffp("run", REPO / "specs" / "pima.yaml", "--out", out, *args) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    assert tffp("run", REPO / "specs" / "pima.yaml", "--out", out, *args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_resume_refuses_a_changed_spec(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        tffp("run", REPO / "specs" / "pima.yaml", "--out", out, "--set", "training.rounds=1") == 0
+    )
+    capsys.readouterr()
+    assert (
+        tffp(
+            "run",
+            REPO / "specs" / "pima.yaml",
+            "--out",
+            out,
+            "--resume",
+            "--set",
+            "training.rounds=1",
+            "--set",
+            "training.batch_size=4",
+        )
+        == 2
+    )
+    assert "training.batch_size" in capsys.readouterr().err
+
+
+def test_poisson_rounds_with_no_clients_still_count_against_the_budget(tmp_path):
+    out = tmp_path / "run"
+    assert (
+        tffp(
+            "run",
+            QUICKSTART,
+            "--out",
+            out,
+            "--set",
+            "training.clients_per_round=1",
+            "--set",
+            "training.rounds=8",
+            "--set",
+            "evaluation.every=0",
+            "--set",
+            "output.export=false",
+        )
+        == 0
+    )
+    records = read_metrics(out)
+    assert any(r["clients"] == 0 for r in records), "seed 0 should draw an empty cohort"
+    privacy = json.loads((out / "privacy.json").read_text())
+    assert privacy["rounds"] == 8
+    for record in records:
+        assert record["train_loss"] is None or np.isfinite(record["train_loss"])
+
+
+def test_resolved_spec_reproduces_the_run(tmp_path):
+    first = tmp_path / "first"
+    assert (
+        tffp(
+            "run",
+            REPO / "specs" / "pima.yaml",
+            "--out",
+            first,
+            "--set",
+            "training.rounds=2",
+            "--set",
+            "seed=null",
+        )
+        == 0
+    )
+    resolved = yaml.safe_load((first / "spec.resolved.yaml").read_text())
+    assert isinstance(resolved["seed"], int)
+    second = tmp_path / "second"
+    assert tffp("run", first / "spec.resolved.yaml", "--out", second) == 0
+    for a, b in zip(
+        checkpoint.load(first).trainable, checkpoint.load(second).trainable, strict=True
+    ):
+        np.testing.assert_array_equal(a, b)

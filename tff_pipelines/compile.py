@@ -1,0 +1,120 @@
+"""Spec → TFF learning process: model, algorithm, optimizers and the aggregation chain."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from mechanisms.factory import PrivateMeanFactory
+from tff_pipelines.models import ModelShape, build_model, loss_and_metrics
+from tff_pipelines.privacy import PrivacyPlan
+
+_OPTIMIZER_BUILDERS = {
+    "sgd": tff.learning.optimizers.build_sgdm,
+    "adam": tff.learning.optimizers.build_adam,
+    "adagrad": tff.learning.optimizers.build_adagrad,
+    "rmsprop": tff.learning.optimizers.build_rmsprop,
+    "yogi": tff.learning.optimizers.build_yogi,
+    "adamw": tff.learning.optimizers.build_adamw,
+}
+
+
+@dataclass(frozen=True)
+class CompiledSpec:
+    """What a spec compiles to: the learning process and how to rebuild its Keras model."""
+
+    process: tff.learning.templates.LearningProcess
+    shape: ModelShape
+    keras_model: Callable[[], tf.keras.Model]
+    weighting: str
+    aggregation: list[str]
+
+
+def input_spec(shape: ModelShape) -> collections.OrderedDict:
+    """Batches as the client datasets yield them: flat float32 features, int or float labels."""
+    if shape.task == "regression":
+        label = tf.TensorSpec([None, 1], tf.float32)
+    else:
+        label = tf.TensorSpec([None], tf.int32)
+    return collections.OrderedDict(x=tf.TensorSpec([None, shape.input_dim], tf.float32), y=label)
+
+
+def build_optimizer(optimizer_spec) -> tff.learning.optimizers.Optimizer:
+    return _OPTIMIZER_BUILDERS[optimizer_spec.name](**optimizer_spec.kwargs())
+
+
+def resolve_weighting(spec, plan: PrivacyPlan) -> str:
+    """`auto` averages by examples without DP, uniformly with DP (which bounds each client)."""
+    weighting = spec.training.weighting
+    if weighting == "auto":
+        return "uniform" if plan.private else "examples"
+    return weighting
+
+
+def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
+    def keras_model() -> tf.keras.Model:
+        return build_model(spec.model, shape)
+
+    loss, metrics = loss_and_metrics(shape)
+    batch_spec = input_spec(shape)
+
+    def model_fn() -> tff.learning.models.VariableModel:
+        return tff.learning.models.from_keras_model(
+            keras_model(),
+            loss=loss,
+            input_spec=batch_spec,
+            metrics=[metric() for metric in metrics],
+        )
+
+    training = spec.training
+    weighting = resolve_weighting(spec, plan)
+    server_optimizer = build_optimizer(training.server_optimizer)
+    aggregator, aggregation = _aggregator(plan, training.clients_per_round, spec.seed, weighting)
+    if training.algorithm == "fedavg":
+        client_optimizer = build_optimizer(training.client_optimizer)
+        if weighting == "examples":
+            process = tff.learning.algorithms.build_weighted_fed_avg(
+                model_fn,
+                client_optimizer_fn=client_optimizer,
+                server_optimizer_fn=server_optimizer,
+                model_aggregator=aggregator,
+            )
+        else:
+            process = tff.learning.algorithms.build_unweighted_fed_avg(
+                model_fn,
+                client_optimizer_fn=client_optimizer,
+                server_optimizer_fn=server_optimizer,
+                model_aggregator=aggregator,
+            )
+    elif training.algorithm == "fedsgd":
+        # FedSGD takes weighted factories only; ours ignore the weights, as DP requires.
+        if isinstance(aggregator, tff.aggregators.UnweightedAggregationFactory):
+            aggregator = tff.aggregators.as_weighted_aggregator(aggregator)
+        process = tff.learning.algorithms.build_fed_sgd(
+            model_fn, server_optimizer_fn=server_optimizer, model_aggregator=aggregator
+        )
+    else:
+        raise ValueError(f"unknown training.algorithm {training.algorithm!r}")
+    return CompiledSpec(process, shape, keras_model, weighting, aggregation)
+
+
+def _aggregator(plan: PrivacyPlan, cohort: int, seed: int, weighting: str):
+    """The model-update aggregation factory and a one-line-per-step description of it."""
+    if plan.private:
+        mechanism = plan.mechanism
+        described = mechanism.describe()
+        steps = [
+            f"client: flatten the update, clip to L2 norm {described['clip']:g}",
+            "federated sum of clipped updates",
+            f"server: add N(0, {described['noise_stddev']:g}²) per coordinate "
+            f"(noise multiplier {described['noise_multiplier']:.4g})",
+            f"server: divide by the expected cohort ({cohort}), unflatten",
+        ]
+        return PrivateMeanFactory(mechanism, expected_clients=cohort, seed=seed), steps
+    if weighting == "uniform":
+        return tff.aggregators.UnweightedMeanFactory(), ["unweighted mean of client updates"]
+    return None, ["mean of client updates weighted by examples (TFF default)"]

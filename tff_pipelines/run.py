@@ -1,0 +1,432 @@
+"""The run loop: sample a cohort, run one TFF round, account, record, checkpoint; repeat.
+
+Order within a round matters for `--resume`: the privacy ledger is charged for the round before
+anything derived from it is written, metrics are appended, then the checkpoint is replaced. A
+crash loses at most the round in flight; on resume, metrics past the checkpoint are dropped and
+the round is redone with the same cohort, data order and noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tff_pipelines import checkpoint, runtime
+from tff_pipelines.data import ClientSampler, FederatedData, build_federated_data, load_source
+from tff_pipelines.models import ModelShape
+from tff_pipelines.privacy import PrivacyPlan, plan_privacy
+from tff_pipelines.spec import Spec, dump_resolved, load_spec
+
+METRICS = "metrics.jsonl"
+PRIVACY = "privacy.json"
+RESOLVED_SPEC = "spec.resolved.yaml"
+MODEL_CARD = "model.json"
+SAVED_MODEL = "saved_model"
+
+
+class RunError(Exception):
+    """A run cannot start or continue as asked (bad directory, spec changed on resume, ...)."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    rounds: int
+    planned_rounds: int
+    final_metrics: dict[str, Any]
+    privacy: dict[str, Any]
+    stopped_by_budget: bool
+    saved_model: Path | None
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_directory(spec: Spec, out: str | os.PathLike | None) -> Path:
+    return Path(out) if out is not None else Path(spec.output.dir.replace("{name}", spec.name))
+
+
+def prepare_data(spec: Spec) -> FederatedData:
+    d = spec.data
+    dataset = load_source(
+        d.source,
+        path=d.path,
+        features=d.features,
+        label=d.label,
+        client_key=d.client_key,
+        task=d.task,
+        examples=d.examples,
+        dim=d.dim,
+        classes=d.classes,
+        seed=spec.seed,
+    )
+    return build_federated_data(
+        dataset,
+        clients=d.clients,
+        partition=d.partition,
+        dirichlet_alpha=d.dirichlet_alpha,
+        shards_per_client=d.shards_per_client,
+        test_fraction=d.test_fraction,
+        standardize=d.standardize,
+        seed=spec.seed,
+    )
+
+
+def model_shape(data: FederatedData) -> ModelShape:
+    return ModelShape(
+        input_dim=int(data.input_dim),
+        num_classes=int(data.num_classes),
+        image_shape=tuple(data.image_shape) if data.image_shape else None,
+    )
+
+
+def model_card(shape: ModelShape, data: FederatedData) -> dict[str, Any]:
+    """What export needs besides weights: shapes, and the standardisation inputs go through."""
+    card: dict[str, Any] = {"shape": shape.to_dict(), "standardize": None}
+    if data.standardizer is not None:
+        card["standardize"] = {
+            "mean": data.standardizer.mean.tolist(),
+            "scale": data.standardizer.scale.tolist(),
+        }
+    return card
+
+
+def read_model_card(run_dir: Path) -> tuple[ModelShape, np.ndarray | None, np.ndarray | None]:
+    card = json.loads((Path(run_dir) / MODEL_CARD).read_text())
+    standardize = card.get("standardize") or {}
+    return (
+        ModelShape.from_dict(card["shape"]),
+        np.asarray(standardize["mean"], np.float32) if standardize else None,
+        np.asarray(standardize["scale"], np.float32) if standardize else None,
+    )
+
+
+class ClientDatasets:
+    """Per-round tf.data datasets: each client's examples in a fresh order per epoch.
+
+    The order derives from (seed, round, client) alone, so a resumed round sees the same batches.
+    """
+
+    def __init__(self, data: FederatedData, shape: ModelShape, spec: Spec):
+        import tensorflow as tf
+
+        self._tf = tf
+        self._clients = data.clients
+        self._regression = shape.task == "regression"
+        self._epochs = spec.training.local_epochs
+        self._batch = spec.training.batch_size
+        self._seed = spec.seed
+
+    def for_round(self, round_num: int, client_ids: np.ndarray) -> list:
+        return [self._dataset(round_num, int(c)) for c in client_ids]
+
+    def _dataset(self, round_num: int, client: int):
+        x, y = self._clients[client]
+        rng = np.random.default_rng([self._seed, round_num, client])
+        order = np.concatenate([rng.permutation(len(x)) for _ in range(self._epochs)])
+        labels = y[order].astype(np.float32).reshape(-1, 1) if self._regression else y[order]
+        return self._tf.data.Dataset.from_tensor_slices(
+            {"x": x[order].astype(np.float32), "y": labels}
+        ).batch(self._batch)
+
+
+class Evaluator:
+    """Central evaluation of the global model on the held-out test set, in one TF call."""
+
+    def __init__(self, keras_model, shape: ModelShape, test: tuple[np.ndarray, np.ndarray]):
+        import tensorflow as tf
+
+        from tff_pipelines.models import loss_and_metrics
+
+        self.model = keras_model
+        loss, metrics = loss_and_metrics(shape)
+        self._metrics = [m() for m in metrics]
+        x, y = test
+        x = tf.constant(x, tf.float32)
+        y = tf.constant(y.reshape(-1, 1) if shape.task == "regression" else y)
+
+        @tf.function
+        def evaluate():
+            out = self.model(x, training=False)
+            values = {"loss": loss(y, out)}
+            for metric in self._metrics:
+                metric.reset_state()
+                metric.update_state(y, out)
+                values[metric.name] = metric.result()
+            return values
+
+        self._evaluate = evaluate
+
+    def __call__(self, model_weights) -> dict[str, float]:
+        model_weights.assign_weights_to(self.model)
+        return {k: float(v) for k, v in self._evaluate().items()}
+
+
+def _flatten_metrics(prefix: str, tree: Any, out: dict[str, Any]) -> None:
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _flatten_metrics(f"{prefix}_{k}" if prefix else k, v, out)
+        return
+    value = np.asarray(tree)
+    if value.ndim == 0:
+        item = value.item()
+        # An empty Poisson cohort averages nothing: NaN, which JSON cannot carry.
+        out[prefix] = None if isinstance(item, float) and not math.isfinite(item) else item
+
+
+def round_record(round_num: int, cohort: int, tff_metrics, eval_metrics, epsilon, seconds):
+    record: dict[str, Any] = {"round": round_num, "clients": cohort}
+    _flatten_metrics("train", dict(tff_metrics["client_work"]["train"]), record)
+    aggregator = dict(tff_metrics.get("aggregator", {}))
+    aggregator.pop("clients", None)  # same as "clients" above
+    _flatten_metrics("agg", aggregator, record)
+    if eval_metrics is not None:
+        _flatten_metrics("eval", eval_metrics, record)
+    record["epsilon"] = epsilon
+    record["round_seconds"] = round(seconds, 4)
+    return record
+
+
+def _json_number(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def _read_metrics(path: Path, up_to_round: int) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record["round"] <= up_to_round:
+                records.append(record)
+    return records
+
+
+def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_dotted(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _check_resume_spec(spec: Spec, run_dir: Path) -> Spec:
+    """On resume the run's own resolved spec rules; a changed spec is an error, not a surprise.
+
+    The seed and output directory may differ (seed: null draws anew; --out moves the run).
+    """
+    stored = load_spec(run_dir / RESOLVED_SPEC)
+    given, kept = _dotted(spec.to_dict()), _dotted(stored.to_dict())
+    ignored = {"seed", "output.dir"}
+    keys = (given.keys() | kept.keys()) - ignored
+    changed = sorted(k for k in keys if given.get(k) != kept.get(k))
+    if changed:
+        raise RunError(
+            f"{run_dir}: the spec differs from the one this run started with "
+            f"({', '.join(changed)}); resume with the original spec or start a new --out"
+        )
+    return stored
+
+
+def run(
+    spec: Spec,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Trains as the spec says, writing metrics, privacy report, checkpoints and the model.
+
+    `on_round` is called with each round's record once the round is fully done (checkpointed).
+    """
+    started = time.monotonic()
+    log = log or (lambda message: print(message, file=sys.stderr))
+    run_dir = run_directory(spec, out)
+    if resume:
+        if not checkpoint.exists(run_dir):
+            raise RunError(f"{run_dir}: nothing to resume (no {checkpoint.FILENAME})")
+        spec = _check_resume_spec(spec, run_dir)
+    elif checkpoint.exists(run_dir):
+        done = checkpoint.load(run_dir).round
+        raise RunError(
+            f"{run_dir} already holds a run ({done} rounds done); use --resume to continue it "
+            "or --out for a new directory"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        dump_resolved(spec, run_dir / RESOLVED_SPEC)
+
+    plan = plan_privacy(spec)
+    data = prepare_data(spec)
+    shape = model_shape(data)
+    (run_dir / MODEL_CARD).write_text(json.dumps(model_card(shape, data), indent=2) + "\n")
+
+    with runtime.session():
+        return _train(spec, plan, data, shape, run_dir, resume, progress, log, on_round, started)
+
+
+def _train(
+    spec, plan: PrivacyPlan, data, shape, run_dir: Path, resume, progress, log, on_round, started
+):
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    from tff_pipelines import report
+    from tff_pipelines.compile import compile_spec
+    from tff_pipelines.export import export_saved_model
+
+    compiled = compile_spec(spec, shape, plan)
+    process = compiled.process
+    tf.keras.utils.set_random_seed(spec.seed)
+    initial_model = compiled.keras_model()
+    state = process.initialize()
+    state = process.set_model_weights(
+        state, tff.learning.models.ModelWeights.from_model(initial_model)
+    )
+    evaluator = Evaluator(compiled.keras_model(), shape, data.test)
+    sampler = ClientSampler(
+        population=len(data.clients),
+        clients_per_round=spec.training.clients_per_round,
+        kind=spec.training.sampling,
+        seed=spec.seed,
+    )
+    ledger = plan.new_ledger()
+    metrics_path = run_dir / METRICS
+    done = 0
+    if resume:
+        saved = checkpoint.load(run_dir)
+        state = saved.restore_state(state)
+        sampler.set_state(saved.meta["sampler"])
+        ledger = type(ledger).from_dict(saved.meta["ledger"])
+        done = saved.round
+        history = _read_metrics(metrics_path, done)
+        log(f"resuming {run_dir} after round {done}")
+    else:
+        history = []
+    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+
+    writer = (
+        tf.summary.create_file_writer(str(run_dir / "tensorboard"))
+        if (spec.output.tensorboard)
+        else None
+    )
+    datasets = ClientDatasets(data, shape, spec)
+    event = plan.round_event()
+    rounds = spec.training.rounds
+    every = spec.evaluation.every
+    stopped_by_budget = False
+    last_saved = done
+    bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)
+    try:
+        for round_num in range(done + 1, rounds + 1):
+            over_budget = (
+                plan.private
+                and plan.max_epsilon is not None
+                and ledger.epsilon_after(event) > plan.max_epsilon
+            )
+            if over_budget:
+                stopped_by_budget = True
+                log(
+                    f"stopping before round {round_num}: it would take epsilon from "
+                    f"{ledger.epsilon:.4g} past privacy.max_epsilon = {plan.max_epsilon:g}"
+                )
+                break
+            t0 = time.perf_counter()
+            cohort = sampler.sample()
+            output = process.next(state, datasets.for_round(round_num, cohort))
+            state = output.state
+            if plan.private:
+                ledger.record(event)
+            evaluate_now = (every and round_num % every == 0) or round_num == rounds
+            eval_metrics = evaluator(process.get_model_weights(state)) if evaluate_now else None
+            epsilon = _json_number(ledger.epsilon) if plan.private else None
+            record = round_record(
+                round_num,
+                len(cohort),
+                output.metrics,
+                eval_metrics,
+                epsilon,
+                time.perf_counter() - t0,
+            )
+            history.append(record)
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if writer is not None:
+                with writer.as_default(step=round_num):
+                    for key, value in record.items():
+                        if key != "round" and isinstance(value, int | float):
+                            tf.summary.scalar(key.replace("_", "/", 1), value)
+            if round_num % spec.runtime.checkpoint_every == 0 or round_num == rounds:
+                _save(run_dir, round_num, process, state, sampler, ledger, shape)
+                last_saved = round_num
+            bar.update(record)
+            if on_round is not None:
+                on_round(record)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    completed = history[-1]["round"] if history else 0
+    if completed != last_saved:
+        _save(run_dir, completed, process, state, sampler, ledger, shape)
+
+    final_weights = process.get_model_weights(state)
+    final_metrics = history[-1] if history else {}
+    if history and "eval_loss" not in final_metrics:
+        final_metrics = {
+            **final_metrics,
+            **{f"eval_{k}": v for k, v in evaluator(final_weights).items()},
+        }
+    privacy = plan.report(ledger if plan.private else None, stopped_by_budget=stopped_by_budget)
+    if not plan.private:
+        privacy["rounds"] = completed
+    (run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
+    saved_model = None
+    if spec.output.export:
+        final_weights.assign_weights_to(evaluator.model)
+        standardizer = data.standardizer
+        saved_model = export_saved_model(
+            evaluator.model,
+            shape,
+            run_dir / SAVED_MODEL,
+            mean=standardizer.mean if standardizer else None,
+            scale=standardizer.scale if standardizer else None,
+        )
+    result = RunResult(
+        run_dir=run_dir,
+        rounds=completed,
+        planned_rounds=rounds,
+        final_metrics=final_metrics,
+        privacy=privacy,
+        stopped_by_budget=stopped_by_budget,
+        saved_model=saved_model,
+        seconds=time.monotonic() - started,
+        history=history,
+    )
+    if spec.output.plots:
+        report.write_plots(result)
+    return result
+
+
+def _save(run_dir, round_num, process, state, sampler, ledger, shape) -> None:
+    checkpoint.save(
+        run_dir,
+        round_num,
+        state,
+        process.get_model_weights(state),
+        {"sampler": sampler.get_state(), "ledger": ledger.to_dict(), "shape": shape.to_dict()},
+    )
