@@ -107,7 +107,8 @@ def account_text(doc: dict) -> str:
         return "privacy.mechanism is none: training is not differentially private."
     noise = doc["noise"]
     lines = [
-        f"epsilon = {doc['epsilon']:.4f} at delta = {doc['delta']:g} after {doc['rounds']} rounds "
+        f"epsilon = {doc['epsilon']:.4f} at delta = {doc['delta']:g} after {doc['rounds']} "
+        f"round{'' if doc['rounds'] == 1 else 's'} "
         f"({doc['accountant'].upper()} accountant)",
         f"  mechanism     {doc['mechanism']}: clip {noise['clip']:g}, noise multiplier "
         f"{noise['noise_multiplier']:.4g}"

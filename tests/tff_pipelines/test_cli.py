@@ -98,7 +98,7 @@ def test_inspect_shows_type_signatures_and_the_aggregation_chain(capsys):
     assert main(["inspect", str(QUICKSTART)]) == 0
     out = capsys.readouterr().out
     assert "initialize:" in out and "next:" in out and "@SERVER" in out
-    assert "clip to L2 norm 0.5" in out and "expected cohort (20)" in out
+    assert "clip to L2 norm 1" in out and "expected cohort (100)" in out
 
 
 def test_export_of_a_non_run_directory_is_a_clear_error(tmp_path, capsys):

@@ -26,6 +26,10 @@ def tffp(*argv: str) -> int:
     return main([str(a) for a in argv])
 
 
+def sets(*assignments: str) -> list[str]:
+    return [arg for a in assignments for arg in ("--set", a)]
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -33,10 +37,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
 @pytest.mark.parametrize("spec", SPECS, ids=[p.name for p in SPECS])
 def test_every_example_spec_runs_two_rounds(spec, tmp_path, capsys):
     out = tmp_path / "run"
-    assert (
-        tffp("run", spec, "--out", out, "--set", "training.rounds=2", "--set", "evaluation.every=1")
-        == 0
-    )
+    assert tffp("run", spec, "--out", out, *sets("training.rounds=2", "evaluation.every=1")) == 0
     summary = capsys.readouterr().out
     assert "2/2 rounds" in summary
     for name in (
@@ -71,7 +72,7 @@ def test_every_example_spec_runs_two_rounds(spec, tmp_path, capsys):
 
 
 def test_account_predicts_exactly_what_the_run_reports(tmp_path, capsys):
-    overrides = ["--set", "training.rounds=3", "--set", "evaluation.every=0"]
+    overrides = sets("training.rounds=3", "evaluation.every=0")
     assert tffp("account", QUICKSTART, "--json", *overrides) == 0
     predicted = json.loads(capsys.readouterr().out)
     assert tffp("run", QUICKSTART, "--out", tmp_path / "run", *overrides) == 0
@@ -84,24 +85,26 @@ def test_account_predicts_exactly_what_the_run_reports(tmp_path, capsys):
     assert predicted["epsilon"] == pytest.approx(8.0, rel=0.01)
 
 
-def test_run_stops_before_the_round_that_would_exceed_max_epsilon(tmp_path):
+def test_run_stops_before_the_round_that_would_exceed_max_epsilon(tmp_path, capsys):
     out = tmp_path / "run"
-    args = [
-        "--set",
+    args = sets(
         "privacy.target_epsilon=null",
-        "--set",
-        "privacy.noise_multiplier=1.0",
-        "--set",
+        "privacy.noise_multiplier=2.0",
         "training.rounds=50",
-        "--set",
         "evaluation.every=0",
-    ]
+        "privacy.max_epsilon=0.8",
+        "output.export=false",
+    )
     assert tffp("account", QUICKSTART, "--json", *args) == 0
-    assert tffp("run", QUICKSTART, "--out", out, "--set", "privacy.max_epsilon=1.0", *args) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert predicted["stopped_by_budget"] is True
+    assert tffp("run", QUICKSTART, "--out", out, *args) == 0
     privacy = json.loads((out / "privacy.json").read_text())
     assert privacy["stopped_by_budget"] is True
-    assert 0 < privacy["rounds"] < 50
-    assert privacy["epsilon"] <= 1.0
+    assert 1 < privacy["rounds"] < 50
+    assert privacy["rounds"] == predicted["rounds"]
+    assert privacy["epsilon"] <= 0.8
+    assert privacy["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-12)
     assert len(read_metrics(out)) == privacy["rounds"]
 
 
@@ -111,7 +114,7 @@ def _final_state(run_dir: Path):
 
 
 def test_resume_after_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
-    overrides = ["--set", "training.rounds=6", "--set", "evaluation.every=2"]
+    overrides = sets("training.rounds=6", "evaluation.every=2")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert tffp("run", QUICKSTART, "--out", straight, *overrides) == 0
 
@@ -174,7 +177,7 @@ def test_exported_model_predicts_like_the_trained_model(tmp_path):
 
     out = tmp_path / "run"
     assert (
-        tffp("run", REPO / "specs" / "boston.toml", "--out", out, "--set", "training.rounds=3") == 0
+        tffp("run", REPO / "specs" / "boston.toml", "--out", out, *sets("training.rounds=3")) == 0
     )
     spec = load_spec(out / "spec.resolved.yaml")
     shape, mean, scale = read_model_card(out)
@@ -201,7 +204,7 @@ def test_exported_model_predicts_like_the_trained_model(tmp_path):
 
 def test_a_finished_run_directory_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["--set", "training.rounds=1", "--set", "output.export=false"]
+    args = sets("training.rounds=1", "output.export=false")
     assert tffp("run", REPO / "specs" / "pima.yaml", "--out", out, *args) == 0
     before = (out / "checkpoint.npz").read_bytes()
     assert tffp("run", REPO / "specs" / "pima.yaml", "--out", out, *args) == 2
@@ -211,9 +214,7 @@ def test_a_finished_run_directory_is_not_overwritten(tmp_path, capsys):
 
 def test_resume_refuses_a_changed_spec(tmp_path, capsys):
     out = tmp_path / "run"
-    assert (
-        tffp("run", REPO / "specs" / "pima.yaml", "--out", out, "--set", "training.rounds=1") == 0
-    )
+    assert tffp("run", REPO / "specs" / "pima.yaml", "--out", out, *sets("training.rounds=1")) == 0
     capsys.readouterr()
     assert (
         tffp(
@@ -222,10 +223,7 @@ def test_resume_refuses_a_changed_spec(tmp_path, capsys):
             "--out",
             out,
             "--resume",
-            "--set",
-            "training.rounds=1",
-            "--set",
-            "training.batch_size=4",
+            *sets("training.rounds=1", "training.batch_size=4"),
         )
         == 2
     )
@@ -240,14 +238,12 @@ def test_poisson_rounds_with_no_clients_still_count_against_the_budget(tmp_path)
             QUICKSTART,
             "--out",
             out,
-            "--set",
-            "training.clients_per_round=1",
-            "--set",
-            "training.rounds=8",
-            "--set",
-            "evaluation.every=0",
-            "--set",
-            "output.export=false",
+            *sets(
+                "training.clients_per_round=1",
+                "training.rounds=8",
+                "evaluation.every=0",
+                "output.export=false",
+            ),
         )
         == 0
     )
@@ -267,10 +263,7 @@ def test_resolved_spec_reproduces_the_run(tmp_path):
             REPO / "specs" / "pima.yaml",
             "--out",
             first,
-            "--set",
-            "training.rounds=2",
-            "--set",
-            "seed=null",
+            *sets("training.rounds=2", "seed=null"),
         )
         == 0
     )
