@@ -16,6 +16,9 @@ MAX_NOISE_MULTIPLIER = 1000.0
 _MIN_NOISE_MULTIPLIER = 1e-4
 _RELATIVE_TOLERANCE = 1e-4  # of z; the contract promises ~1e-3
 _SIGNIFICANT_DIGITS = 5
+_COARSE_TOLERANCE = 1e-2  # the integer-order pass only has to land near the answer
+_CHEAP_ORDER_LIMIT = 256
+_REFINE_STEP = 1.03  # fractional orders move z by a few percent at most, typically
 # The run loop's ledger composes round by round, which can differ from the one-shot count
 # composition used here in the last digits (RDP ~1e-13, PLD ~1e-9 relative). Calibrating to a
 # target shrunk by this margin keeps the ledger from tripping max_epsilon on the final round.
@@ -43,27 +46,86 @@ def calibrate_noise_multiplier(
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
     target = target_epsilon * (1 - _TARGET_MARGIN)
 
-    def make_fresh_accountant() -> dp_accounting.PrivacyAccountant:
-        if accountant == "rdp":
-            return rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS), sampling.relation)
-        return pld_privacy_accountant.PLDAccountant(
-            sampling.relation, pld.VALUE_DISCRETIZATION_INTERVAL
-        )
-
     def run_event(z: float) -> dp_accounting.DpEvent:
         return dp_accounting.SelfComposedDpEvent(sampling.round_event(release_event(z)), rounds)
+
+    if accountant == "pld":
+
+        def fresh_pld() -> dp_accounting.PrivacyAccountant:
+            return pld_privacy_accountant.PLDAccountant(
+                sampling.relation, pld.VALUE_DISCRETIZATION_INTERVAL
+            )
+
+        return _solve(fresh_pld, run_event, target, target_epsilon, delta, rounds)
+
+    # An RDP bound holds at any subset of orders (fewer orders: never optimistic). dp_accounting
+    # is slow at fractional orders and at huge integer ones (a Python loop of length alpha), so
+    # solve on the cheap integer orders first, then refine with every order around that
+    # solution's best order, where the optimum lies. The ledger then reports epsilon at all
+    # orders, which can only be lower than the target this meets.
+    cheap = [a for a in RDP_ORDERS if float(a).is_integer() and a <= _CHEAP_ORDER_LIMIT]
+    coarse = _solve(
+        _rdp_accountant(cheap, sampling),
+        run_event,
+        target,
+        target_epsilon,
+        delta,
+        rounds,
+        tolerance=_COARSE_TOLERANCE,
+    )
+    _, best = (
+        _rdp_accountant(cheap, sampling)()
+        .compose(run_event(coarse))
+        .get_epsilon_and_optimal_order(delta)
+    )
+    around_best = {
+        a
+        for a in RDP_ORDERS
+        if abs(a - best) < 1 or (float(a).is_integer() and best / 2 <= a <= 2 * best)
+    }
+    return _solve(
+        _rdp_accountant(sorted({*cheap, *around_best}), sampling),
+        run_event,
+        target,
+        target_epsilon,
+        delta,
+        rounds,
+        start=coarse,
+        step=_REFINE_STEP,
+    )
+
+
+def _rdp_accountant(
+    orders: list[float], sampling: Sampling
+) -> Callable[[], dp_accounting.PrivacyAccountant]:
+    return lambda: rdp_privacy_accountant.RdpAccountant(list(orders), sampling.relation)
+
+
+def _solve(
+    make_fresh_accountant: Callable[[], dp_accounting.PrivacyAccountant],
+    run_event: Callable[[float], dp_accounting.DpEvent],
+    target: float,
+    target_epsilon: float,
+    delta: float,
+    rounds: int,
+    *,
+    start: float = 1.0,
+    step: float = 2.0,
+    tolerance: float = _RELATIVE_TOLERANCE,
+) -> float:
+    """Smallest z (rounded up) whose run costs at most `target` under this accountant."""
 
     def epsilon_at(z: float) -> float:
         return make_fresh_accountant().compose(run_event(z)).get_epsilon(delta)
 
-    low, high = _bracket(epsilon_at, target, target_epsilon, delta, rounds)
+    low, high = _bracket(epsilon_at, target, target_epsilon, delta, rounds, start, step)
     z = dp_accounting.calibrate_dp_mechanism(
         make_fresh_accountant,
         run_event,
         target,
         delta,
         bracket_interval=dp_accounting.ExplicitBracketInterval(low, high),
-        tol=low * _RELATIVE_TOLERANCE,
+        tol=low * tolerance,
     )
     rounded = _round_up(z, _SIGNIFICANT_DIGITS)
     return rounded if epsilon_at(rounded) <= target else float(z)
@@ -75,9 +137,11 @@ def _bracket(
     target_epsilon: float,
     delta: float,
     rounds: int,
+    start: float,
+    step: float,
 ) -> tuple[float, float]:
-    """(z too small, z large enough), by doubling or halving from z = 1."""
-    z = 1.0
+    """(z too small, z large enough), multiplying or dividing by `step` from `start`."""
+    z = start
     if epsilon_at(z) > target:
         while True:
             if z >= MAX_NOISE_MULTIPLIER:
@@ -85,11 +149,11 @@ def _bracket(
                     f"no noise multiplier up to {MAX_NOISE_MULTIPLIER:g} reaches epsilon "
                     f"{target_epsilon:g} at delta {delta:g} over {rounds} rounds"
                 )
-            low, z = z, min(2 * z, MAX_NOISE_MULTIPLIER)
+            low, z = z, min(step * z, MAX_NOISE_MULTIPLIER)
             if epsilon_at(z) <= target:
                 return low, z
     while True:
-        high, z = z, z / 2
+        high, z = z, z / step
         if z < _MIN_NOISE_MULTIPLIER:
             raise ValueError(
                 f"epsilon {target_epsilon:g} at delta {delta:g} over {rounds} rounds is met even "
