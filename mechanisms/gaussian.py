@@ -2,6 +2,7 @@
 
 Each client clips its update to L2 norm `clip`; the server adds N(0, (z·clip)²) to the sum.
 Adding or removing one client moves the sum by at most `clip`, replacing one by at most 2·clip.
+TensorFlow is imported inside the TF methods only, so the privacy calculator never loads it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import dp_accounting
-import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ class GaussianMechanism:
     def noise_stddev(self) -> float:
         return self.noise_multiplier * self.clip
 
-    def encode(self, update: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def encode(self, update, seed):
+        import tensorflow as tf
+
         del seed  # clipping is deterministic
         norm = tf.norm(update)
         scale = tf.minimum(1.0, self.clip / tf.maximum(norm, 1e-12))
@@ -38,7 +40,9 @@ class GaussianMechanism:
             "update_norm": norm,
         }
 
-    def decode(self, total: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    def decode(self, total, seed):
+        import tensorflow as tf
+
         noise = tf.random.stateless_normal(
             tf.shape(total), seed=seed, stddev=self.noise_stddev, dtype=total.dtype
         )

@@ -58,14 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     silence_tensorflow()
     args = _parser().parse_args(argv)
-    from tff_pipelines.data import DataError
-    from tff_pipelines.models import ModelFactoryError
-    from tff_pipelines.run import RunError
-    from tff_pipelines.spec import SpecError
+    from tff_pipelines.errors import InputError
 
     try:
         return _COMMANDS[args.command](args)
-    except (SpecError, DataError, RunError, ModelFactoryError) as err:
+    except InputError as err:
         print(f"tffp {args.command}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -170,9 +167,10 @@ def _run(args) -> int:
 
 def _export(args) -> int:
     from tff_pipelines import checkpoint
+    from tff_pipelines.errors import RunError
     from tff_pipelines.export import assign_weights, export_saved_model
     from tff_pipelines.models import build_model
-    from tff_pipelines.run import RESOLVED_SPEC, SAVED_MODEL, RunError, read_model_card
+    from tff_pipelines.run import RESOLVED_SPEC, SAVED_MODEL, read_model_card
     from tff_pipelines.spec import load_spec
 
     run_dir = Path(args.run_dir)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from tff_pipelines.errors import ModelFactoryError
+
 
 @dataclass(frozen=True)
 class ModelShape:
@@ -36,10 +38,6 @@ class ModelShape:
     def from_dict(cls, d: dict) -> ModelShape:
         image = d.get("image_shape")
         return cls(int(d["input_dim"]), int(d["num_classes"]), tuple(image) if image else None)
-
-
-class ModelFactoryError(ValueError):
-    """A user's model factory could not be imported or returned something unusable."""
 
 
 def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:

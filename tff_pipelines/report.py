@@ -35,7 +35,7 @@ def progress_enabled(setting: str) -> bool:
         return True
     if setting == "never":
         return False
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    return sys.stdout.isatty() and sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def progress_bar(spec, *, total: int, initial: int, enabled: bool | None) -> _Progress:

@@ -22,6 +22,7 @@ import numpy as np
 
 from tff_pipelines import checkpoint, runtime
 from tff_pipelines.data import ClientSampler, FederatedData, build_federated_data, load_source
+from tff_pipelines.errors import RunError
 from tff_pipelines.models import ModelShape
 from tff_pipelines.privacy import PrivacyPlan, plan_privacy
 from tff_pipelines.spec import Spec, dump_resolved, load_spec
@@ -31,10 +32,6 @@ PRIVACY = "privacy.json"
 RESOLVED_SPEC = "spec.resolved.yaml"
 MODEL_CARD = "model.json"
 SAVED_MODEL = "saved_model"
-
-
-class RunError(Exception):
-    """A run cannot start or continue as asked (bad directory, spec changed on resume, ...)."""
 
 
 @dataclass

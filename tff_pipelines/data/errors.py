@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tff_pipelines.errors import InputError
 
-class DataError(ValueError):
+
+class DataError(InputError, ValueError):
     """A dataset or a data option cannot be used; the message says which and what exists.
 
     A `ValueError` subclass, so callers that validate arguments generically still catch it.

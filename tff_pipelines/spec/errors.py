@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from tff_pipelines.errors import InputError
+
 OVERRIDE_SOURCE: Final = "(from --set)"
 
 
@@ -58,7 +60,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class SpecError(Exception):
+class SpecError(InputError):
     """Raised with every problem at once, so a user fixes a spec in one pass, not one per run."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
