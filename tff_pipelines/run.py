@@ -316,11 +316,9 @@ def _train(
         history = []
     metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
 
-    writer = (
-        tf.summary.create_file_writer(str(run_dir / "tensorboard"))
-        if (spec.output.tensorboard)
-        else None
-    )
+    writer = None
+    if spec.output.tensorboard:
+        writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
     datasets = ClientDatasets(data, shape, spec)
     event = plan.round_event()
     rounds = spec.training.rounds
@@ -383,7 +381,7 @@ def _train(
 
     final_weights = process.get_model_weights(state)
     final_metrics = history[-1] if history else {}
-    if history and "eval_loss" not in final_metrics:
+    if history and "eval_loss" not in final_metrics:  # stopped early by the privacy budget
         final_metrics = {
             **final_metrics,
             **{f"eval_{k}": v for k, v in evaluator(final_weights).items()},

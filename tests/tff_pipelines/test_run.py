@@ -275,3 +275,34 @@ def test_resolved_spec_reproduces_the_run(tmp_path):
         checkpoint.load(first).trainable, checkpoint.load(second).trainable, strict=True
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_user_csv_with_a_client_column_trains_per_natural_client(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = 600
+    x = rng.normal(size=(rows, 4))
+    label = np.where(x @ [1.0, -2.0, 0.5, 0.0] > 0, "yes", "no")
+    hospital = rng.integers(0, 6, size=rows)
+    lines = ["a,b,c,d,hospital,outcome"] + [
+        f"{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{r[3]:.4f},h{h},{y}"
+        for r, h, y in zip(x, hospital, label, strict=True)
+    ]
+    (tmp_path / "patients.csv").write_text("\n".join(lines) + "\n")
+    spec = tmp_path / "csv.yaml"
+    spec.write_text(
+        "name: csv_natural\n"
+        "data: {source: csv, path: patients.csv, label: outcome, client_key: hospital,\n"
+        "       partition: natural, clients: 6}\n"
+        "model: logreg\n"
+        "training: {rounds: 5, clients_per_round: 3,\n"
+        "           client_optimizer: {name: sgd, learning_rate: 0.5}}\n"
+        "privacy: {mechanism: gaussian, clip: 1.0, noise_multiplier: 0.5, delta: 1.0e-3}\n"
+    )
+    out = tmp_path / "run"
+    assert tffp("run", spec, "--out", out) == 0
+    records = read_metrics(out)
+    assert [r["clients"] for r in records] == [3] * 5
+    assert records[-1]["eval_accuracy"] > 0.7  # a linear rule, learnable by logreg
+    privacy = json.loads((out / "privacy.json").read_text())
+    assert privacy["neighbouring"] == "replace one client"
+    assert privacy["sampling"] == {"kind": "fixed", "population": 6, "cohort": 3, "rate": 0.5}
