@@ -17,7 +17,9 @@ _MIN_NOISE_MULTIPLIER = 1e-4
 _RELATIVE_TOLERANCE = 1e-4  # of z; the contract promises ~1e-3
 _SIGNIFICANT_DIGITS = 5
 _COARSE_TOLERANCE = 1e-2  # the integer-order pass only has to land near the answer
-_CHEAP_ORDER_LIMIT = 256
+_SPARSE_ORDERS = tuple(
+    float(a) for a in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 512, 2048)
+)
 _REFINE_STEP = 1.03  # fractional orders move z by a few percent at most, typically
 # The run loop's ledger composes round by round, which can differ from the one-shot count
 # composition used here in the last digits (RDP ~1e-13, PLD ~1e-9 relative). Calibrating to a
@@ -59,13 +61,13 @@ def calibrate_noise_multiplier(
         return _solve(fresh_pld, run_event, target, target_epsilon, delta, rounds)
 
     # An RDP bound holds at any subset of orders (fewer orders: never optimistic). dp_accounting
-    # is slow at fractional orders and at huge integer ones (a Python loop of length alpha), so
-    # solve on the cheap integer orders first, then refine with every order around that
-    # solution's best order, where the optimum lies. The ledger then reports epsilon at all
-    # orders, which can only be lower than the target this meets.
-    cheap = [a for a in RDP_ORDERS if float(a).is_integer() and a <= _CHEAP_ORDER_LIMIT]
+    # is slow at fractional orders and at some integer ones (a Python loop of length alpha; 256
+    # is the worst for sampling without replacement), so solve on a sparse grid spanning every
+    # magnitude first, then refine with every order around that solution's best order, where the
+    # optimum lies. The ledger reports epsilon at all orders: never above the target.
+    grid = [a for a in _SPARSE_ORDERS if a in RDP_ORDERS]
     coarse = _solve(
-        _rdp_accountant(cheap, sampling),
+        _rdp_accountant(grid, sampling),
         run_event,
         target,
         target_epsilon,
@@ -74,7 +76,7 @@ def calibrate_noise_multiplier(
         tolerance=_COARSE_TOLERANCE,
     )
     _, best = (
-        _rdp_accountant(cheap, sampling)()
+        _rdp_accountant(grid, sampling)()
         .compose(run_event(coarse))
         .get_epsilon_and_optimal_order(delta)
     )
@@ -84,7 +86,7 @@ def calibrate_noise_multiplier(
         if abs(a - best) < 1 or (float(a).is_integer() and best / 2 <= a <= 2 * best)
     }
     return _solve(
-        _rdp_accountant(sorted({*cheap, *around_best}), sampling),
+        _rdp_accountant(sorted({*grid, *around_best}), sampling),
         run_event,
         target,
         target_epsilon,
