@@ -208,6 +208,34 @@ def _read_metrics(path: Path, up_to_round: int) -> list[dict[str, Any]]:
     return records
 
 
+class RoundLog:
+    """Where each round's record goes: a line of metrics.jsonl and TensorBoard scalars."""
+
+    def __init__(self, run_dir: Path, kept: list[dict[str, Any]], tensorboard: bool):
+        import tensorflow as tf
+
+        self._tf = tf
+        self._path = run_dir / METRICS
+        # Rewritten, not appended to: a resumed run drops records past its checkpoint.
+        self._path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self._writer = (
+            tf.summary.create_file_writer(str(run_dir / "tensorboard")) if tensorboard else None
+        )
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self._path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            with self._writer.as_default(step=record["round"]):
+                for key, value in record.items():
+                    if key != "round" and isinstance(value, int | float):
+                        self._tf.summary.scalar(key.replace("_", "/", 1), value)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
@@ -273,155 +301,166 @@ def run(
     (run_dir / MODEL_CARD).write_text(json.dumps(model_card(shape, data), indent=2) + "\n")
 
     with runtime.session():
-        return _train(spec, plan, data, shape, run_dir, resume, progress, log, on_round, started)
+        training = _Training(spec, plan, data, shape, run_dir, log)
+        done = training.resume() if resume else 0
+        stopped_by_budget = training.loop(done, progress, on_round)
+        return training.finish(stopped_by_budget, time.monotonic() - started)
 
 
-def _train(
-    spec, plan: PrivacyPlan, data, shape, run_dir: Path, resume, progress, log, on_round, started
-):
-    import tensorflow as tf
-    import tensorflow_federated as tff
+class _Training:
+    """One run's moving parts: the compiled process and its state, sampler, ledger, history."""
 
-    from tff_pipelines import report
-    from tff_pipelines.compile import compile_spec
-    from tff_pipelines.export import export_saved_model
+    def __init__(self, spec: Spec, plan: PrivacyPlan, data, shape, run_dir: Path, log):
+        import tensorflow as tf
+        import tensorflow_federated as tff
 
-    compiled = compile_spec(spec, shape, plan)
-    process = compiled.process
-    tf.keras.utils.set_random_seed(spec.seed)
-    initial_model = compiled.keras_model()
-    state = process.initialize()
-    state = process.set_model_weights(
-        state, tff.learning.models.ModelWeights.from_model(initial_model)
-    )
-    evaluator = Evaluator(compiled.keras_model(), shape, data.test)
-    sampler = ClientSampler(
-        population=len(data.clients),
-        clients_per_round=spec.training.clients_per_round,
-        kind=spec.training.sampling,
-        seed=spec.seed,
-    )
-    ledger = plan.new_ledger()
-    metrics_path = run_dir / METRICS
-    done = 0
-    if resume:
-        saved = checkpoint.load(run_dir)
-        state = saved.restore_state(state)
-        sampler.set_state(saved.meta["sampler"])
-        ledger = type(ledger).from_dict(saved.meta["ledger"])
-        done = saved.round
-        history = _read_metrics(metrics_path, done)
-        log(f"resuming {run_dir} after round {done}")
-    else:
-        history = []
-    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        from tff_pipelines.compile import compile_spec
 
-    writer = None
-    if spec.output.tensorboard:
-        writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
-    datasets = ClientDatasets(data, shape, spec)
-    event = plan.round_event()
-    rounds = spec.training.rounds
-    every = spec.evaluation.every
-    stopped_by_budget = False
-    last_saved = done
-    bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)
-    try:
-        for round_num in range(done + 1, rounds + 1):
-            over_budget = (
-                plan.private
-                and plan.max_epsilon is not None
-                and ledger.epsilon_after(event) > plan.max_epsilon
-            )
-            if over_budget:
-                stopped_by_budget = True
-                log(
-                    f"stopping before round {round_num}: it would take epsilon from "
-                    f"{ledger.epsilon:.4g} past privacy.max_epsilon = {plan.max_epsilon:g}"
-                )
-                break
-            t0 = time.perf_counter()
-            cohort = sampler.sample()
-            output = process.next(state, datasets.for_round(round_num, cohort))
-            state = output.state
-            if plan.private:
-                ledger.record(event)
-            evaluate_now = (every and round_num % every == 0) or round_num == rounds
-            eval_metrics = evaluator(process.get_model_weights(state)) if evaluate_now else None
-            epsilon = _json_number(ledger.epsilon) if plan.private else None
-            record = round_record(
-                round_num,
-                len(cohort),
-                output.metrics,
-                eval_metrics,
-                epsilon,
-                time.perf_counter() - t0,
-            )
-            history.append(record)
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if writer is not None:
-                with writer.as_default(step=round_num):
-                    for key, value in record.items():
-                        if key != "round" and isinstance(value, int | float):
-                            tf.summary.scalar(key.replace("_", "/", 1), value)
-            if round_num % spec.runtime.checkpoint_every == 0 or round_num == rounds:
-                _save(run_dir, round_num, process, state, sampler, ledger, shape)
-                last_saved = round_num
-            bar.update(record)
-            if on_round is not None:
-                on_round(record)
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
-    completed = history[-1]["round"] if history else 0
-    if completed != last_saved:
-        _save(run_dir, completed, process, state, sampler, ledger, shape)
-
-    final_weights = process.get_model_weights(state)
-    final_metrics = history[-1] if history else {}
-    if history and "eval_loss" not in final_metrics:  # stopped early by the privacy budget
-        final_metrics = {
-            **final_metrics,
-            **{f"eval_{k}": v for k, v in evaluator(final_weights).items()},
-        }
-    privacy = plan.report(ledger if plan.private else None, stopped_by_budget=stopped_by_budget)
-    if not plan.private:
-        privacy["rounds"] = completed
-    (run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
-    saved_model = None
-    if spec.output.export:
-        final_weights.assign_weights_to(evaluator.model)
-        standardizer = data.standardizer
-        saved_model = export_saved_model(
-            evaluator.model,
-            shape,
-            run_dir / SAVED_MODEL,
-            mean=standardizer.mean if standardizer else None,
-            scale=standardizer.scale if standardizer else None,
+        self.spec, self.plan, self.data, self.shape = spec, plan, data, shape
+        self.run_dir, self.log = run_dir, log
+        compiled = compile_spec(spec, shape, plan)
+        self.process = compiled.process
+        tf.keras.utils.set_random_seed(spec.seed)
+        initial = tff.learning.models.ModelWeights.from_model(compiled.keras_model())
+        self.state = self.process.set_model_weights(self.process.initialize(), initial)
+        self.evaluator = Evaluator(compiled.keras_model(), shape, data.test)
+        self.sampler = ClientSampler(
+            population=len(data.clients),
+            clients_per_round=spec.training.clients_per_round,
+            kind=spec.training.sampling,
+            seed=spec.seed,
         )
-    result = RunResult(
-        run_dir=run_dir,
-        rounds=completed,
-        planned_rounds=rounds,
-        final_metrics=final_metrics,
-        privacy=privacy,
-        stopped_by_budget=stopped_by_budget,
-        saved_model=saved_model,
-        seconds=time.monotonic() - started,
-        history=history,
-    )
-    if spec.output.plots:
-        report.write_plots(result)
-    return result
+        self.ledger = plan.new_ledger()
+        self.history: list[dict[str, Any]] = []
 
+    def resume(self) -> int:
+        """Restores the last checkpoint; returns the number of rounds it holds."""
+        saved = checkpoint.load(self.run_dir)
+        self.state = saved.restore_state(self.state)
+        self.sampler.set_state(saved.meta["sampler"])
+        self.ledger = type(self.ledger).from_dict(saved.meta["ledger"])
+        self.history = _read_metrics(self.run_dir / METRICS, saved.round)
+        self.log(f"resuming {self.run_dir} after round {saved.round}")
+        return saved.round
 
-def _save(run_dir, round_num, process, state, sampler, ledger, shape) -> None:
-    checkpoint.save(
-        run_dir,
-        round_num,
-        state,
-        process.get_model_weights(state),
-        {"sampler": sampler.get_state(), "ledger": ledger.to_dict(), "shape": shape.to_dict()},
-    )
+    def loop(self, done: int, progress, on_round) -> bool:
+        """Runs rounds done+1.. until the last or the budget; True if the budget stopped it."""
+        from tff_pipelines import report
+
+        spec, plan = self.spec, self.plan
+        rounds, every = spec.training.rounds, spec.evaluation.every
+        event = plan.round_event()
+        datasets = ClientDatasets(self.data, self.shape, spec)
+        round_log = RoundLog(self.run_dir, self.history, spec.output.tensorboard)
+        bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)
+        last_saved = done
+        stopped_by_budget = False
+        try:
+            for round_num in range(done + 1, rounds + 1):
+                if self._over_budget(event):
+                    self.log(
+                        f"stopping before round {round_num}: it would take epsilon from "
+                        f"{self.ledger.epsilon:.4g} past privacy.max_epsilon = "
+                        f"{plan.max_epsilon:g}"
+                    )
+                    stopped_by_budget = True
+                    break
+                round_started = time.perf_counter()
+                cohort = self.sampler.sample()
+                output = self.process.next(self.state, datasets.for_round(round_num, cohort))
+                self.state = output.state
+                if plan.private:
+                    self.ledger.record(event)
+                evaluated = None
+                if (every and round_num % every == 0) or round_num == rounds:
+                    evaluated = self.evaluator(self.process.get_model_weights(self.state))
+                record = round_record(
+                    round_num,
+                    len(cohort),
+                    output.metrics,
+                    evaluated,
+                    _json_number(self.ledger.epsilon) if plan.private else None,
+                    time.perf_counter() - round_started,
+                )
+                self.history.append(record)
+                round_log.write(record)
+                if round_num % spec.runtime.checkpoint_every == 0 or round_num == rounds:
+                    self.save(round_num)
+                    last_saved = round_num
+                bar.update(record)
+                if on_round is not None:
+                    on_round(record)
+        finally:
+            bar.close()
+            round_log.close()
+        # Not in `finally`: after an interruption the state may be a round ahead of the history.
+        if self.completed != last_saved:
+            self.save(self.completed)
+        return stopped_by_budget
+
+    def _over_budget(self, event) -> bool:
+        """Would recording `event` take epsilon past privacy.max_epsilon?"""
+        plan = self.plan
+        if not plan.private or plan.max_epsilon is None:
+            return False
+        return self.ledger.epsilon_after(event) > plan.max_epsilon
+
+    @property
+    def completed(self) -> int:
+        return self.history[-1]["round"] if self.history else 0
+
+    def save(self, round_num: int) -> None:
+        checkpoint.save(
+            self.run_dir,
+            round_num,
+            self.state,
+            self.process.get_model_weights(self.state),
+            {
+                "sampler": self.sampler.get_state(),
+                "ledger": self.ledger.to_dict(),
+                "shape": self.shape.to_dict(),
+            },
+        )
+
+    def finish(self, stopped_by_budget: bool, seconds: float) -> RunResult:
+        """privacy.json, the SavedModel and the plots, from the state the loop ended in."""
+        from tff_pipelines import report
+        from tff_pipelines.export import export_saved_model
+
+        weights = self.process.get_model_weights(self.state)
+        final_metrics = self.history[-1] if self.history else {}
+        if self.history and "eval_loss" not in final_metrics:  # stopped early by the budget
+            evaluated = self.evaluator(weights)
+            final_metrics = {**final_metrics, **{f"eval_{k}": v for k, v in evaluated.items()}}
+        plan = self.plan
+        privacy = plan.report(
+            self.ledger if plan.private else None, stopped_by_budget=stopped_by_budget
+        )
+        if not plan.private:
+            privacy["rounds"] = self.completed
+        (self.run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
+        saved_model = None
+        if self.spec.output.export:
+            weights.assign_weights_to(self.evaluator.model)
+            standardizer = self.data.standardizer
+            saved_model = export_saved_model(
+                self.evaluator.model,
+                self.shape,
+                self.run_dir / SAVED_MODEL,
+                mean=standardizer.mean if standardizer else None,
+                scale=standardizer.scale if standardizer else None,
+            )
+        result = RunResult(
+            run_dir=self.run_dir,
+            rounds=self.completed,
+            planned_rounds=self.spec.training.rounds,
+            final_metrics=final_metrics,
+            privacy=privacy,
+            stopped_by_budget=stopped_by_budget,
+            saved_model=saved_model,
+            seconds=seconds,
+            history=self.history,
+        )
+        if self.spec.output.plots:
+            report.write_plots(result)
+        return result
