@@ -168,9 +168,9 @@ def _run(args) -> int:
 def _export(args) -> int:
     from tff_pipelines import checkpoint
     from tff_pipelines.errors import RunError
-    from tff_pipelines.export import assign_weights, export_saved_model
+    from tff_pipelines.export import assign_weights, export_saved_model, read_model_card
     from tff_pipelines.models import build_model
-    from tff_pipelines.run import RESOLVED_SPEC, SAVED_MODEL, read_model_card
+    from tff_pipelines.run import RESOLVED_SPEC, SAVED_MODEL
     from tff_pipelines.spec import load_spec
 
     run_dir = Path(args.run_dir)

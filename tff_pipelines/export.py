@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from tff_pipelines.models import ModelShape
+
+MODEL_CARD = "model.json"
+
+
+def write_model_card(run_dir: Path, shape: ModelShape, standardizer) -> None:
+    """model.json: what export needs besides weights (shapes, the standardisation of inputs)."""
+    card = {"shape": shape.to_dict(), "standardize": None}
+    if standardizer is not None:
+        card["standardize"] = {
+            "mean": standardizer.mean.tolist(),
+            "scale": standardizer.scale.tolist(),
+        }
+    (Path(run_dir) / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+
+
+def read_model_card(run_dir: Path) -> tuple[ModelShape, np.ndarray | None, np.ndarray | None]:
+    card = json.loads((Path(run_dir) / MODEL_CARD).read_text())
+    standardize = card.get("standardize") or {}
+    return (
+        ModelShape.from_dict(card["shape"]),
+        np.asarray(standardize["mean"], np.float32) if standardize else None,
+        np.asarray(standardize["scale"], np.float32) if standardize else None,
+    )
 
 
 def assign_weights(model: tf.keras.Model, trainable, non_trainable) -> tf.keras.Model:

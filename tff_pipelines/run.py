@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ import numpy as np
 from tff_pipelines import checkpoint, runtime
 from tff_pipelines.data import ClientSampler, FederatedData, build_federated_data, load_source
 from tff_pipelines.errors import RunError
+from tff_pipelines.evaluate import Evaluator
+from tff_pipelines.export import write_model_card
 from tff_pipelines.models import ModelShape
 from tff_pipelines.privacy import PrivacyPlan, plan_privacy
 from tff_pipelines.spec import Spec, dump_resolved, load_spec
@@ -30,7 +33,6 @@ from tff_pipelines.spec import Spec, dump_resolved, load_spec
 METRICS = "metrics.jsonl"
 PRIVACY = "privacy.json"
 RESOLVED_SPEC = "spec.resolved.yaml"
-MODEL_CARD = "model.json"
 SAVED_MODEL = "saved_model"
 
 
@@ -85,27 +87,6 @@ def model_shape(data: FederatedData) -> ModelShape:
     )
 
 
-def model_card(shape: ModelShape, data: FederatedData) -> dict[str, Any]:
-    """What export needs besides weights: shapes, and the standardisation inputs go through."""
-    card: dict[str, Any] = {"shape": shape.to_dict(), "standardize": None}
-    if data.standardizer is not None:
-        card["standardize"] = {
-            "mean": data.standardizer.mean.tolist(),
-            "scale": data.standardizer.scale.tolist(),
-        }
-    return card
-
-
-def read_model_card(run_dir: Path) -> tuple[ModelShape, np.ndarray | None, np.ndarray | None]:
-    card = json.loads((Path(run_dir) / MODEL_CARD).read_text())
-    standardize = card.get("standardize") or {}
-    return (
-        ModelShape.from_dict(card["shape"]),
-        np.asarray(standardize["mean"], np.float32) if standardize else None,
-        np.asarray(standardize["scale"], np.float32) if standardize else None,
-    )
-
-
 class ClientDatasets:
     """Per-round tf.data datasets: each client's examples in a fresh order per epoch.
 
@@ -131,40 +112,8 @@ class ClientDatasets:
         order = np.concatenate([rng.permutation(len(x)) for _ in range(self._epochs)])
         labels = y[order].astype(np.float32).reshape(-1, 1) if self._regression else y[order]
         return self._tf.data.Dataset.from_tensor_slices(
-            {"x": x[order].astype(np.float32), "y": labels}
+            {"x": x[order].astype(np.float32, copy=False), "y": labels}
         ).batch(self._batch)
-
-
-class Evaluator:
-    """Central evaluation of the global model on the held-out test set, in one TF call."""
-
-    def __init__(self, keras_model, shape: ModelShape, test: tuple[np.ndarray, np.ndarray]):
-        import tensorflow as tf
-
-        from tff_pipelines.models import loss_and_metrics
-
-        self.model = keras_model
-        loss, metrics = loss_and_metrics(shape)
-        self._metrics = [m() for m in metrics]
-        x, y = test
-        x = tf.constant(x, tf.float32)
-        y = tf.constant(y.reshape(-1, 1) if shape.task == "regression" else y)
-
-        @tf.function
-        def evaluate():
-            out = self.model(x, training=False)
-            values = {"loss": loss(y, out)}
-            for metric in self._metrics:
-                metric.reset_state()
-                metric.update_state(y, out)
-                values[metric.name] = metric.result()
-            return values
-
-        self._evaluate = evaluate
-
-    def __call__(self, model_weights) -> dict[str, float]:
-        model_weights.assign_weights_to(self.model)
-        return {k: float(v) for k, v in self._evaluate().items()}
 
 
 def _flatten_metrics(prefix: str, tree: Any, out: dict[str, Any]) -> None:
@@ -197,14 +146,17 @@ def _json_number(x: float | None) -> float | None:
 
 
 def _read_metrics(path: Path, up_to_round: int) -> list[dict[str, Any]]:
+    """Records of the checkpointed rounds; a line torn by a kill is past them, so skipped."""
     if not path.is_file():
         return []
     records = []
     for line in path.read_text().splitlines():
-        if line.strip():
+        try:
             record = json.loads(line)
-            if record["round"] <= up_to_round:
-                records.append(record)
+        except json.JSONDecodeError:
+            continue
+        if record["round"] <= up_to_round:
+            records.append(record)
     return records
 
 
@@ -298,13 +250,19 @@ def run(
     plan = plan_privacy(spec)
     data = prepare_data(spec)
     shape = model_shape(data)
-    (run_dir / MODEL_CARD).write_text(json.dumps(model_card(shape, data), indent=2) + "\n")
+    write_model_card(run_dir, shape, data.standardizer)
 
     with runtime.session():
         training = _Training(spec, plan, data, shape, run_dir, log)
         done = training.resume() if resume else 0
         stopped_by_budget = training.loop(done, progress, on_round)
         return training.finish(stopped_by_budget, time.monotonic() - started)
+
+
+def _write_round(round_log: RoundLog, record, run_dir: Path, snapshot: tuple | None) -> None:
+    round_log.write(record)
+    if snapshot is not None:
+        checkpoint.save(run_dir, *snapshot)
 
 
 class _Training:
@@ -353,6 +311,12 @@ class _Training:
         datasets = ClientDatasets(self.data, self.shape, spec)
         round_log = RoundLog(self.run_dir, self.history, spec.output.tensorboard)
         bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)
+        # Files are written on one background thread while the next round trains (training runs
+        # in the TFF worker process; this thread only waits on it). Everything written is
+        # snapshotted here first, and each write waits for the previous one: same order, and
+        # its errors surface.
+        io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tffp-io")
+        written: Future | None = None
         last_saved = done
         stopped_by_budget = False
         try:
@@ -383,19 +347,25 @@ class _Training:
                     time.perf_counter() - round_started,
                 )
                 self.history.append(record)
-                round_log.write(record)
+                snapshot = None
                 if round_num % spec.runtime.checkpoint_every == 0 or round_num == rounds:
-                    self.save(round_num)
+                    snapshot = self.snapshot(round_num)
                     last_saved = round_num
+                if written is not None:
+                    written.result()
+                written = io.submit(_write_round, round_log, record, self.run_dir, snapshot)
                 bar.update(record)
                 if on_round is not None:
                     on_round(record)
         finally:
             bar.close()
+            io.shutdown(wait=True)
             round_log.close()
+        if written is not None:
+            written.result()
         # Not in `finally`: after an interruption the state may be a round ahead of the history.
         if self.completed != last_saved:
-            self.save(self.completed)
+            checkpoint.save(self.run_dir, *self.snapshot(self.completed))
         return stopped_by_budget
 
     def _over_budget(self, event) -> bool:
@@ -409,18 +379,14 @@ class _Training:
     def completed(self) -> int:
         return self.history[-1]["round"] if self.history else 0
 
-    def save(self, round_num: int) -> None:
-        checkpoint.save(
-            self.run_dir,
-            round_num,
-            self.state,
-            self.process.get_model_weights(self.state),
-            {
-                "sampler": self.sampler.get_state(),
-                "ledger": self.ledger.to_dict(),
-                "shape": self.shape.to_dict(),
-            },
-        )
+    def snapshot(self, round_num: int) -> tuple:
+        """checkpoint.save's arguments, taken now: the sampler and ledger move on next round."""
+        meta = {
+            "sampler": self.sampler.get_state(),
+            "ledger": self.ledger.to_dict(),
+            "shape": self.shape.to_dict(),
+        }
+        return round_num, self.state, self.process.get_model_weights(self.state), meta
 
     def finish(self, stopped_by_budget: bool, seconds: float) -> RunResult:
         """privacy.json, the SavedModel and the plots, from the state the loop ended in."""

@@ -170,9 +170,9 @@ def test_resume_after_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
 def test_exported_model_predicts_like_the_trained_model(tmp_path):
     import tensorflow as tf
 
-    from tff_pipelines.export import assign_weights
+    from tff_pipelines.export import assign_weights, read_model_card
     from tff_pipelines.models import build_model
-    from tff_pipelines.run import prepare_data, read_model_card
+    from tff_pipelines.run import prepare_data
     from tff_pipelines.spec import load_spec
 
     out = tmp_path / "run"
@@ -306,3 +306,13 @@ def test_user_csv_with_a_client_column_trains_per_natural_client(tmp_path):
     privacy = json.loads((out / "privacy.json").read_text())
     assert privacy["neighbouring"] == "replace one client"
     assert privacy["sampling"] == {"kind": "fixed", "population": 6, "cohort": 3, "rate": 0.5}
+
+
+def test_metrics_lines_torn_by_a_kill_or_past_the_checkpoint_are_dropped(tmp_path):
+    from tff_pipelines.run import _read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"round": 1}\n{"round": 2}\n{"round": 3}\n{"round": 4, "train_lo')
+    assert [r["round"] for r in _read_metrics(path, up_to_round=3)] == [1, 2, 3]
+    assert [r["round"] for r in _read_metrics(path, up_to_round=2)] == [1, 2]
+    assert _read_metrics(tmp_path / "missing.jsonl", up_to_round=2) == []
