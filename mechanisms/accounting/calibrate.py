@@ -16,10 +16,8 @@ MAX_NOISE_MULTIPLIER = 1000.0
 _MIN_NOISE_MULTIPLIER = 1e-4
 _RELATIVE_TOLERANCE = 1e-4  # of z; the contract promises ~1e-3
 _SIGNIFICANT_DIGITS = 5
-_COARSE_TOLERANCE = 1e-2  # the integer-order pass only has to land near the answer
-_SPARSE_ORDERS = tuple(
-    float(a) for a in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 512, 2048)
-)
+_COARSE_TOLERANCE = 1e-2  # the sparse-grid pass only has to land near the answer
+_SPARSE_ORDERS = tuple(float(a) for a in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 512, 2048))
 _REFINE_STEP = 1.03  # fractional orders move z by a few percent at most, typically
 # The run loop's ledger composes round by round, which can differ from the one-shot count
 # composition used here in the last digits (RDP ~1e-13, PLD ~1e-9 relative). Calibrating to a
