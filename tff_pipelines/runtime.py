@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -50,9 +50,17 @@ def silence_tensorflow() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+# Runs in the child before it becomes the worker: ask the kernel to kill it when we die, make sure
+# we have not died already, then exec the worker (same pid, the setting survives exec). Done in
+# a fresh interpreter, not a `preexec_fn`: forking a process whose gRPC threads are live and
+# running Python in the child can abort in gRPC's fork handler; without preexec_fn, subprocess
+# uses vfork/exec.
+_EXEC_WITH_PARENT_DEATH_SIGNAL = (
+    "import ctypes, os, signal, sys\n"
+    f"ctypes.CDLL('libc.so.6').prctl({_PR_SET_PDEATHSIG}, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 class _Worker:
@@ -75,11 +83,20 @@ class _Worker:
         port = portpicker.pick_unused_port()
         quiet = not os.environ.get("TFFP_DEBUG")
         self._process = subprocess.Popen(
-            [self._binary, f"--port={port}", "--max_concurrent_computation_calls=-1"],
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _EXEC_WITH_PARENT_DEATH_SIGNAL,
+                str(os.getpid()),
+                self._binary,
+                f"--port={port}",
+                "--max_concurrent_computation_calls=-1",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if quiet else None,
             stderr=subprocess.DEVNULL if quiet else None,
-            preexec_fn=_die_with_parent,
         )
         channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
         stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(channel)
