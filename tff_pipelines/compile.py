@@ -47,14 +47,6 @@ def build_optimizer(optimizer_spec) -> tff.learning.optimizers.Optimizer:
     return _OPTIMIZER_BUILDERS[optimizer_spec.name](**optimizer_spec.kwargs())
 
 
-def resolve_weighting(spec, plan: PrivacyPlan) -> str:
-    """`auto` averages by examples without DP, uniformly with DP (which bounds each client)."""
-    weighting = spec.training.weighting
-    if weighting == "auto":
-        return "uniform" if plan.private else "examples"
-    return weighting
-
-
 def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
     def keras_model() -> tf.keras.Model:
         return build_model(spec.model, shape)
@@ -71,7 +63,7 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
         )
 
     training = spec.training
-    weighting = resolve_weighting(spec, plan)
+    weighting = spec.weighting
     server_optimizer = build_optimizer(training.server_optimizer)
     aggregator, aggregation = _aggregator(plan, training.clients_per_round, spec.seed, weighting)
     if training.algorithm == "fedavg":

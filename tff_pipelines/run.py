@@ -50,7 +50,7 @@ class RunResult:
 
 
 def run_directory(spec: Spec, out: str | os.PathLike | None) -> Path:
-    return Path(out) if out is not None else Path(spec.output.dir.replace("{name}", spec.name))
+    return Path(out) if out is not None else Path(spec.output.dir)
 
 
 def prepare_data(spec: Spec) -> FederatedData:
