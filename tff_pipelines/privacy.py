@@ -69,19 +69,23 @@ class PrivacyPlan:
         """privacy.json as it will read if every round that max_epsilon affords runs."""
         epsilons = self.projected_epsilons()
         affordable = self.affordable_rounds(epsilons)
-        doc = self.report(None, stopped_by_budget=affordable < self.rounds)
+        doc = self.report(None, rounds=affordable, stopped_by_budget=affordable < self.rounds)
         if not self.private:
-            doc["rounds"] = self.rounds
             return doc
         doc.update(
-            rounds=affordable,
             epsilon=epsilons[affordable - 1] if affordable else 0.0,
             epsilon_per_round=epsilons[:affordable],
         )
         return doc
 
-    def report(self, ledger: PrivacyLedger | None, *, stopped_by_budget: bool = False) -> dict:
-        """The privacy.json document: the promise, and every assumption it rests on."""
+    def report(
+        self, ledger: PrivacyLedger | None, *, rounds: int, stopped_by_budget: bool = False
+    ) -> dict:
+        """The privacy.json document: the promise, and every assumption it rests on.
+
+        `rounds` are the rounds that ran (or, for a projection, would run); a private run's
+        ledger has recorded exactly those.
+        """
         doc: dict[str, Any] = {
             "private": self.private,
             "mechanism": self.mechanism.name if self.private else "none",
@@ -89,12 +93,12 @@ class PrivacyPlan:
             "neighbouring": self.sampling.neighbouring,
             "sampling": self.sampling.describe(),
             "secure_aggregation": self.secure_aggregation,
+            "rounds": rounds,
         }
         if not self.private:
             doc.update(
                 epsilon=None,
                 delta=None,
-                rounds=ledger.rounds if ledger else 0,
                 note="no privacy mechanism: the trained model is not differentially private",
             )
             return doc
@@ -104,7 +108,6 @@ class PrivacyPlan:
             delta=self.delta,
             accountant=self.accountant,
             bound=described.get("bound"),
-            rounds=described.get("rounds", 0),
             planned_rounds=self.rounds,
             noise=self.mechanism.describe(),
             noise_calibrated_to_epsilon=self.target_epsilon,

@@ -384,7 +384,6 @@ class _Training:
         meta = {
             "sampler": self.sampler.get_state(),
             "ledger": self.ledger.to_dict(),
-            "shape": self.shape.to_dict(),
         }
         return round_num, self.state, self.process.get_model_weights(self.state), meta
 
@@ -400,10 +399,10 @@ class _Training:
             final_metrics = {**final_metrics, **{f"eval_{k}": v for k, v in evaluated.items()}}
         plan = self.plan
         privacy = plan.report(
-            self.ledger if plan.private else None, stopped_by_budget=stopped_by_budget
+            self.ledger if plan.private else None,
+            rounds=self.completed,
+            stopped_by_budget=stopped_by_budget,
         )
-        if not plan.private:
-            privacy["rounds"] = self.completed
         (self.run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
         saved_model = None
         if self.spec.output.export:
