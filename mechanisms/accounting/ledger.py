@@ -93,6 +93,9 @@ class PrivacyLedger:
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._rdp = np.zeros(len(RDP_ORDERS))
         self._pld: pld.PrivacyLossDistribution | None = pld.identity()
+        # The last look-ahead (entry, composed state, epsilon): the run loop asks epsilon_after
+        # and then records the same entry, and a PLD composition is worth not doing twice.
+        self._look_ahead: tuple[RoundPrivacy, Any, float] | None = None
 
     @property
     def delta(self) -> float:
@@ -125,21 +128,32 @@ class PrivacyLedger:
 
     def record(self, entry: RoundPrivacy) -> None:
         """Spend one round."""
-        cost = self._round_cost(entry)
+        if self._look_ahead is not None and self._look_ahead[0] == entry:
+            _, composed, epsilon = self._look_ahead
+        else:
+            composed, epsilon = self._composed_with(entry)
+        self._look_ahead = None
         self._entries.append(entry)
         if self._accountant == "rdp":
-            self._rdp = self._rdp + cost
-            self._epsilons.append(epsilon_and_order(RDP_ORDERS, self._rdp, self._delta)[0])
+            self._rdp = composed
         else:
-            self._pld = _compose(self._pld, cost)
-            self._epsilons.append(pld.epsilon(self._pld, self._delta))
+            self._pld = composed
+        self._epsilons.append(epsilon)
 
     def epsilon_after(self, entry: RoundPrivacy) -> float:
         """Epsilon if `entry` were recorded next; the ledger is left unchanged."""
+        composed, epsilon = self._composed_with(entry)
+        self._look_ahead = (entry, composed, epsilon)
+        return epsilon
+
+    def _composed_with(self, entry: RoundPrivacy) -> tuple[Any, float]:
+        """The running RDP vector or PLD with `entry` added, and its epsilon."""
         cost = self._round_cost(entry)
         if self._accountant == "rdp":
-            return epsilon_and_order(RDP_ORDERS, self._rdp + cost, self._delta)[0]
-        return pld.epsilon(_compose(self._pld, cost), self._delta)
+            rdp = self._rdp + cost
+            return rdp, epsilon_and_order(RDP_ORDERS, rdp, self._delta)[0]
+        composed = _compose(self._pld, cost)
+        return composed, pld.epsilon(composed, self._delta)
 
     def describe(self) -> dict[str, Any]:
         """Summary for privacy.json."""

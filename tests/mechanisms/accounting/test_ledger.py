@@ -183,3 +183,18 @@ def test_rejects_events_of_the_wrong_relation():
 def test_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PrivacyLedger(**{"delta": DELTA, **kwargs})
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "pld"])
+def test_recording_after_a_look_ahead_counts_what_is_recorded(accountant):
+    looked_at, recorded = (POISSON.round_event(dp_accounting.GaussianDpEvent(z)) for z in (1, 3))
+    ledger = PrivacyLedger(DELTA, accountant, POISSON.relation)
+    fresh = PrivacyLedger(DELTA, accountant, POISSON.relation)
+    ledger.epsilon_after(looked_at)
+    ledger.record(recorded)  # a different entry: the look-ahead must not be reused
+    fresh.record(recorded)
+    assert ledger.epsilon == fresh.epsilon
+    assert ledger.epsilon_after(recorded) == pytest.approx(fresh.epsilon_after(recorded), rel=1e-12)
+    ledger.record(recorded)  # the same entry: reused, and still exact
+    fresh.record(recorded)
+    assert ledger.epsilon_per_round == pytest.approx(fresh.epsilon_per_round, rel=1e-12)
