@@ -87,7 +87,7 @@ def epsilons_from_rdp(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         converted = rdp + np.log1p(-1 / alphas) - np.log(delta * alphas) / (alphas - 1)
         converted = np.where(alphas > 1.01, converted, math.inf)
-        below_kl_bound = delta**2 + np.expm1(-rdp) > 0
+        below_kl_bound = rdp < -math.log1p(-(delta**2))  # delta^2 + expm1(-rdp) > 0
     candidates = np.where(below_kl_bound, 0.0, converted)
     best = np.argmin(candidates, axis=-1)
     epsilons = np.take_along_axis(candidates, best[..., None], axis=-1)[..., 0]
