@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from mechanisms.scaling import wrap_k
 from tff_pipelines.spec.errors import NO_VALUE
 from tff_pipelines.spec.sections import (
     BUILTIN_TASKS,
+    DISTRIBUTED_DEFAULTS,
+    DISTRIBUTED_MECHANISMS,
     IMAGE_SOURCES,
     USER_FILE_SOURCES,
     DataSpec,
@@ -64,20 +67,105 @@ def _cohort_fits_population(view: View) -> Iterator[Finding]:
 
 
 def _noise_is_specified_once(view: View) -> Iterator[Finding]:
-    """A DP mechanism needs exactly one of privacy.noise_multiplier and privacy.target_epsilon."""
+    """A DP mechanism needs exactly one of its noise field (privacy.mu for smm, else
+    privacy.noise_multiplier) and privacy.target_epsilon."""
     if not view.is_private():
         return
     mechanism = view["privacy.mechanism"]
-    noise, target = view["privacy.noise_multiplier"], view["privacy.target_epsilon"]
+    noise_field = "privacy.mu" if mechanism == "smm" else "privacy.noise_multiplier"
+    noise, target = view[noise_field], view["privacy.target_epsilon"]
     if noise is not None and target is not None:
-        message = "set only one of privacy.noise_multiplier and privacy.target_epsilon"
-        yield "privacy.noise_multiplier", message
+        message = f"set only one of {noise_field} and privacy.target_epsilon"
+        yield noise_field, message
         yield "privacy.target_epsilon", message
     elif noise is None and target is None:
         yield (
-            "privacy.noise_multiplier",
-            f"mechanism '{mechanism}' needs privacy.noise_multiplier or privacy.target_epsilon",
+            noise_field,
+            f"mechanism '{mechanism}' needs {noise_field} or privacy.target_epsilon",
         )
+
+
+# Which mechanisms read each mechanism-specific field; anything else set is a mistake.
+_FIELD_MECHANISMS = {
+    "noise_multiplier": ("gaussian", "ddg", "skellam"),
+    "bits": DISTRIBUTED_MECHANISMS,
+    "rotation": DISTRIBUTED_MECHANISMS,
+    "modclip_prob": DISTRIBUTED_MECHANISMS,
+    "gamma": DISTRIBUTED_MECHANISMS,
+    "mu": ("smm",),
+    "subsampling_bound": ("smm",),
+    "beta": ("ddg", "skellam"),
+}
+
+
+def _fields_match_mechanism(view: View) -> Iterator[Finding]:
+    """Mechanism-specific privacy fields are set only for mechanisms that read them."""
+    mechanism = view["privacy.mechanism"]
+    if mechanism == "none":
+        return  # _no_noise_settings_without_mechanism speaks for noise_multiplier
+    for name, readers in _FIELD_MECHANISMS.items():
+        if mechanism not in readers and view.get(f"privacy.{name}") not in (None, NO_VALUE):
+            yield (
+                f"privacy.{name}",
+                f"is not used by mechanism '{mechanism}' (only by {', '.join(readers)}); remove it",
+            )
+
+
+def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
+    """smm, ddg and skellam have their own RDP accountants, for Poisson-sampled cohorts (or
+    everyone in every round), and need a secure sum."""
+    mechanism = view["privacy.mechanism"]
+    if mechanism not in DISTRIBUTED_MECHANISMS:
+        return
+    if view.get("privacy.accountant") == "pld":
+        yield (
+            "privacy.accountant",
+            f"'{mechanism}' is accounted with its own RDP curve; use 'rdp'",
+        )
+    sampling, cohort, clients = (
+        view.get("training.sampling"),
+        view.get("training.clients_per_round"),
+        view.get("data.clients"),
+    )
+    if sampling == "fixed" and NO_VALUE not in (cohort, clients) and cohort != clients:
+        yield (
+            "training.sampling",
+            f"'{mechanism}' is accounted for Poisson-sampled cohorts: use 'poisson', or 'fixed' "
+            "with every client in every round (clients_per_round = data.clients)",
+        )
+    if view.get("secure_aggregation.protocol") == "none":
+        yield (
+            "secure_aggregation.protocol",
+            f"'{mechanism}' adds noise on the clients and needs a secure sum: use 'simulated' "
+            "or 'auto'",
+        )
+
+
+def _bits_fit_cohort(view: View) -> Iterator[Finding]:
+    """The modulus must leave room for the cohort's rounding noise alone (TFF's feasibility test:
+    2^(2b) > n·k², with k standard deviations for the target wrap probability), and for ddg and
+    skellam b ≥ log2(n)."""
+    mechanism = view["privacy.mechanism"]
+    if mechanism not in DISTRIBUTED_MECHANISMS:
+        return
+    bits = view["privacy.bits"] or DISTRIBUTED_DEFAULTS["bits"]
+    p = view["privacy.modclip_prob"] or DISTRIBUTED_DEFAULTS["modclip_prob"]
+    cohort = view["training.clients_per_round"]
+    k = wrap_k(p)
+    if 4.0**bits <= cohort * k * k or (mechanism != "smm" and 2**bits < cohort):
+        yield (
+            "privacy.bits",
+            f"is too small for {cohort} clients per round: the sum's rounding noise alone would "
+            f"wrap modulo 2^{bits} more often than modclip_prob {p:g}; need at least "
+            f"{_min_bits(cohort, k, mechanism)} bits",
+        )
+
+
+def _min_bits(cohort: int, k: float, mechanism: str) -> int:
+    bits = 2
+    while 4.0**bits <= cohort * k * k or (mechanism != "smm" and 2**bits < cohort):
+        bits += 1
+    return bits
 
 
 def _no_noise_settings_without_mechanism(view: View) -> Iterator[Finding]:
@@ -106,6 +194,8 @@ def _pld_needs_poisson(view: View) -> Iterator[Finding]:
     dp_accounting's PLD accountant has no fixed-size sampling without replacement."""
     if not view.is_private() or view["privacy.accountant"] != "pld":
         return
+    if view["privacy.mechanism"] in DISTRIBUTED_MECHANISMS:
+        return  # _distributed_needs_rdp_and_poisson asks for 'rdp' instead
     sampling = view["training.sampling"]
     if sampling != "poisson":
         yield (
@@ -254,6 +344,9 @@ RULES: tuple[Rule, ...] = (
     _dirichlet_needs_classes,
     _cnn_needs_images,
     _factory_matches_type,
+    _fields_match_mechanism,
+    _distributed_needs_rdp_and_poisson,
+    _bits_fit_cohort,
 )
 
 

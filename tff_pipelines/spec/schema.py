@@ -101,6 +101,11 @@ def _type_schema(hint: Any) -> dict[str, Any]:
 
 
 def _union_schema(members: list[dict[str, Any]]) -> dict[str, Any]:
+    enums = [m for m in members if "enum" in m]
+    if enums and all("enum" in m or m == {"type": "null"} for m in members):
+        # Literal[...] | None: one enum with null among the choices.
+        values = [v for m in enums for v in m["enum"]]
+        return {"enum": values + [None] * (len(enums) < len(members))}
     merged: dict[str, Any] = {"type": []}
     for member in members:
         if set(member) - {"type", "items"}:

@@ -21,13 +21,24 @@ Algorithm = Literal["fedavg", "fedsgd"]
 Weighting = Literal["auto", "examples", "uniform"]
 Sampling = Literal["fixed", "poisson"]
 OptimizerName = Literal["sgd", "adam", "adagrad", "rmsprop", "yogi", "adamw"]
-Mechanism = Literal["none", "gaussian"]
+Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam"]
+Rotation = Literal["hadamard", "dft"]
+SubsamplingBound = Literal["general", "tight"]
 Accountant = Literal["rdp", "pld"]
-SecureAggregationProtocol = Literal["none", "simulated"]
+SecureAggregationProtocol = Literal["auto", "none", "simulated"]
 Progress = Literal["auto", "always", "never"]
 
 SOURCES: Final = get_args(Source)
 MECHANISMS: Final = get_args(Mechanism)
+# Noise added by the clients to integer vectors that a modular secure sum adds up.
+DISTRIBUTED_MECHANISMS: Final = ("smm", "ddg", "skellam")
+DISTRIBUTED_DEFAULTS: Final[Mapping[str, Any]] = {
+    "bits": 16,
+    "rotation": "hadamard",
+    "modclip_prob": 1e-4,
+    "subsampling_bound": "general",
+    "beta": 0.0,
+}
 OPTIMIZERS: Final = get_args(OptimizerName)
 USER_FILE_SOURCES: Final = ("csv", "npz")
 IMAGE_SOURCES: Final = ("mnist5k", "digits")
@@ -293,7 +304,12 @@ class PrivacySpec:
     """Differential privacy of each client's contribution: (epsilon, delta) at the client level."""
 
     mechanism: Mechanism = field(
-        default="none", metadata=describe(doc="Privacy mechanism; 'none' trains without DP.")
+        default="none",
+        metadata=describe(
+            doc="Privacy mechanism. none: no DP. gaussian: central DP-FedAvg, the server adds "
+            "noise. smm (Skellam mixture), ddg (distributed discrete Gaussian), skellam: "
+            "distributed DP, the clients add integer noise and a modular secure sum adds up."
+        ),
     )
     clip: float = field(
         default=1.0,
@@ -301,13 +317,18 @@ class PrivacySpec:
     )
     noise_multiplier: float | None = field(
         default=None,
-        metadata=describe(minimum=0, doc="Noise standard deviation divided by clip."),
+        metadata=describe(
+            minimum=0,
+            doc="gaussian, ddg, skellam: standard deviation of the noise in the sum, divided by "
+            "clip.",
+        ),
     )
     target_epsilon: float | None = field(
         default=None,
         metadata=describe(
             exclusive_minimum=0,
-            doc="Calibrate the noise multiplier so epsilon after all rounds reaches this.",
+            doc="Calibrate the noise (noise_multiplier, or mu for smm) so epsilon after all "
+            "rounds reaches this.",
         ),
     )
     max_epsilon: float | None = field(
@@ -325,7 +346,69 @@ class PrivacySpec:
     accountant: Accountant = field(
         default="rdp",
         metadata=describe(
-            doc="Privacy accountant from dp_accounting: Renyi DP or privacy loss distributions."
+            doc="Privacy accountant from dp_accounting: Renyi DP or privacy loss distributions. "
+            "smm, ddg and skellam are accounted with their own RDP curves: 'rdp' only."
+        ),
+    )
+    bits: int | None = field(
+        default=None,
+        metadata=describe(
+            minimum=2,
+            maximum=32,
+            doc="smm, ddg, skellam: bits per coordinate of the secure sum; it adds in Z_M with "
+            "M = 2^bits. null = 16.",
+        ),
+    )
+    rotation: Rotation | None = field(
+        default=None,
+        metadata=describe(
+            doc="smm, ddg, skellam: random rotation that spreads each update over all "
+            "coordinates before rounding. null = hadamard.",
+        ),
+    )
+    modclip_prob: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            exclusive_maximum=0.5,
+            doc="smm, ddg, skellam: target probability that one coordinate of the sum wraps "
+            "around modulo M; sets the scale when gamma is not given. null = 1e-4.",
+        ),
+    )
+    gamma: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="smm: scale factor, updates are multiplied by gamma before rounding (mixture-norm "
+            "bound c = (gamma*clip)^2). ddg, skellam: rounding granularity, updates are divided "
+            "by gamma (TFF's convention, scale = 1/gamma). null = derived from bits and "
+            "modclip_prob.",
+        ),
+    )
+    mu: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="smm: Poisson mean of each client's noise per coordinate (Skellam(mu, mu), "
+            "variance 2*mu). Set this or target_epsilon.",
+        ),
+    )
+    subsampling_bound: SubsamplingBound | None = field(
+        default=None,
+        metadata=describe(
+            doc="smm: RDP bound for Poisson-sampled cohorts; 'general' (Zhu & Wang 2019, holds "
+            "for any mechanism) or 'tight' (the SMM authors' form, reproduces their numbers). "
+            "null = general.",
+        ),
+    )
+    beta: float | None = field(
+        default=None,
+        metadata=describe(
+            minimum=0,
+            exclusive_maximum=1,
+            doc="ddg, skellam: conditional rounding; redraws the rounding until the norm bound "
+            "that holds with probability 1 - beta is met (smaller sensitivity). 0 = off. "
+            "null = 0.",
         ),
     )
 
@@ -333,15 +416,34 @@ class PrivacySpec:
     def is_private(self) -> bool:
         return self.mechanism != "none"
 
+    @property
+    def is_distributed(self) -> bool:
+        """Noise is added by the clients and the sum is secure: smm, ddg, skellam."""
+        return self.mechanism in DISTRIBUTED_MECHANISMS
+
+    def setting(self, name: str) -> Any:
+        """A distributed-mechanism field with its documented default filled in."""
+        value = getattr(self, name)
+        return DISTRIBUTED_DEFAULTS[name] if value is None else value
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SecureAggregationSpec:
     """Secure aggregation of client updates."""
 
     protocol: SecureAggregationProtocol = field(
-        default="none",
-        metadata=describe(doc="'simulated' runs the secure aggregation protocol in simulation."),
+        default="auto",
+        metadata=describe(
+            doc="How client updates are summed. 'simulated': a modular secure sum computed in "
+            "the clear, as secure aggregation would return it (the server sees only the sum). "
+            "'none': a plain sum. 'auto' = simulated for smm, ddg and skellam, else none."
+        ),
     )
+
+    def resolved(self, mechanism: str) -> str:
+        if self.protocol != "auto":
+            return self.protocol
+        return "simulated" if mechanism in DISTRIBUTED_MECHANISMS else "none"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

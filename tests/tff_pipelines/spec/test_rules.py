@@ -190,6 +190,70 @@ def test_factory_alone_implies_factory_type():
     assert (parsed.model.type, parsed.model.factory) == ("factory", "pkg.models:build")
 
 
+SMM = {"mechanism": "smm", "target_epsilon": 4.0}
+POISSON = {"sampling": "poisson"}
+
+
+def test_smm_takes_mu_not_noise_multiplier():
+    assert problems_of(spec(privacy={"mechanism": "smm"}, training=POISSON)) == {
+        "privacy.mu": "mechanism 'smm' needs privacy.mu or privacy.target_epsilon"
+    }
+    problems = problems_of(spec(privacy={**SMM, "noise_multiplier": 1.0}, training=POISSON))
+    assert problems == {
+        "privacy.noise_multiplier": "is not used by mechanism 'smm' (only by gaussian, ddg, "
+        "skellam); remove it"
+    }
+    assert problems_of(spec(privacy={"mechanism": "smm", "mu": 10.0}, training=POISSON)) == {}
+
+
+@pytest.mark.parametrize(
+    ("privacy", "field"),
+    [
+        ({**GAUSSIAN, "bits": 12}, "privacy.bits"),
+        ({**GAUSSIAN, "rotation": "dft"}, "privacy.rotation"),
+        ({"mechanism": "ddg", "noise_multiplier": 1.0, "mu": 3.0}, "privacy.mu"),
+        ({**SMM, "beta": 0.1}, "privacy.beta"),
+        (
+            {"mechanism": "skellam", "target_epsilon": 1.0, "subsampling_bound": "tight"},
+            "privacy.subsampling_bound",
+        ),
+    ],
+)
+def test_mechanism_specific_fields_only_where_read(privacy, field):
+    assert list(problems_of(spec(privacy=privacy, training=POISSON))) == [field]
+
+
+@pytest.mark.parametrize("mechanism", ["smm", "ddg", "skellam"])
+def test_distributed_mechanisms_need_rdp_poisson_and_a_secure_sum(mechanism):
+    privacy = {"mechanism": mechanism, "target_epsilon": 2.0}
+    problems = problems_of(
+        spec(
+            {"clients": 50},
+            privacy={**privacy, "accountant": "pld"},
+            training={"sampling": "fixed", "clients_per_round": 10},
+            secure_aggregation={"protocol": "none"},
+        )
+    )
+    assert set(problems) == {
+        "privacy.accountant",
+        "training.sampling",
+        "secure_aggregation.protocol",
+    }
+    everyone = spec({"clients": 10}, privacy=privacy, training={"sampling": "fixed"})
+    assert problems_of(everyone) == {}
+
+
+@pytest.mark.parametrize("mechanism", ["smm", "ddg", "skellam"])
+def test_bits_must_hold_the_cohort(mechanism):
+    privacy = {"mechanism": mechanism, "target_epsilon": 2.0, "bits": 4}
+    training = {**POISSON, "clients_per_round": 100}
+    problems = problems_of(spec({"clients": 1000}, privacy=privacy, training=training))
+    assert list(problems) == ["privacy.bits"]
+    assert "need at least" in problems["privacy.bits"]
+    fits = spec({"clients": 1000}, privacy={**privacy, "bits": 8}, training=training)
+    assert problems_of(fits) == {}
+
+
 def test_rules_skip_fields_that_already_have_a_problem():
     problems = problems_of(spec({"clients": "many"}, training={"clients_per_round": 500}))
     assert problems == {"data.clients": "must be an integer"}

@@ -53,6 +53,9 @@ def test_sections_reject_unknown_fields_and_enums_are_listed():
     assert schema["properties"]["privacy"]["properties"]["mechanism"]["enum"] == [
         "none",
         "gaussian",
+        "smm",
+        "ddg",
+        "skellam",
     ]
     assert schema["required"] == ["data"]
     assert schema["properties"]["data"]["required"] == ["source"]

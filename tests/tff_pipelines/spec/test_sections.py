@@ -25,7 +25,7 @@ def test_defaults_fill_every_field():
     assert spec.privacy.mechanism == "none"
     assert spec.privacy.delta == 1e-5
     assert spec.privacy.accountant == "rdp"
-    assert spec.secure_aggregation.protocol == "none"
+    assert spec.secure_aggregation.protocol == "auto"
     assert spec.evaluation.every == 1
     assert spec.runtime.progress == "auto"
     assert spec.runtime.checkpoint_every == 1
