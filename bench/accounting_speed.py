@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mechanisms.accounting import subsampled
+from mechanisms.accounting.bisection import least_passing
 from mechanisms.accounting.ddg import DISTRIBUTED_ORDERS, ddg_round_rdp, skellam_round_rdp
 from mechanisms.accounting.rdp import epsilons_from_rdp
 from mechanisms.accounting.smm import (
@@ -93,13 +94,7 @@ def calibrate_noise_multiplier(mechanism: str) -> float:
             low, high = high, high * 2
             if high > 1e3:
                 raise ValueError(f"{mechanism}: no z up to 1000 meets the target")
-    while high / low > 1 + Z_TOLERANCE:
-        middle = math.sqrt(low * high)
-        if meets_target(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return least_passing(meets_target, low, high, relative_tolerance=Z_TOLERANCE)
 
 
 def median_ms(task: Callable[[], object], repeats: int) -> tuple[float, object]:

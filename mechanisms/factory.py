@@ -3,6 +3,8 @@
 The whole client side (flatten, encode) is one TF computation and the whole server side (decode,
 divide, unflatten) is another, joined by one federated sum: the compiled learning process stays
 shallow enough for the default protobuf (see tff-stack notes), whatever the mechanism does.
+Before encoding, the cohort is counted and broadcast, as secure aggregation's key-advertisement
+round tells every client who takes part: distributed mechanisms split the noise by it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ import tensorflow_federated as tff
 from mechanisms.base import Mechanism
 
 _SEED_MASK = (1 << 63) - 1
+_CLIENT_STREAM = 1  # private seeds live in a stream of their own, apart from the shared seed
+
+
+def private_seed(round_seed: tf.Tensor, update: tf.Tensor) -> tf.Tensor:
+    """A seed of the client's own for this round: the round seed folded with a fingerprint of
+    the client's update, so clients draw independent noise yet a run reproduces exactly.
+
+    In a deployment each client draws from its own entropy; in simulation the spec seed stands in
+    for it (keep it secret, or use seed: null, for real data).
+    """
+    fingerprint = tf.bitcast(tf.fingerprint(tf.bitcast(update, tf.uint8)[tf.newaxis])[0], tf.int64)
+    stream = tf.random.experimental.stateless_fold_in(round_seed, _CLIENT_STREAM)
+    return tf.cast(tf.random.experimental.stateless_fold_in(stream, fingerprint), tf.int64)
 
 
 class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
@@ -25,7 +40,7 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
     Divides by the expected cohort size, not by the number of clients that showed up: the released
     value's sensitivity must not depend on who took part (McMahan et al. 2018's fixed-denominator
     estimator; with fixed-size cohorts the two coincide). The state is the round number, from which
-    the round's noise seed derives together with `seed`, so runs reproduce and resume exactly.
+    the round's seeds derive together with `seed`, so runs reproduce and resume exactly.
     """
 
     def __init__(self, mechanism: Mechanism, expected_clients: int, seed: int):
@@ -52,28 +67,34 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
 
         state_type = initialize.type_signature.result
 
-        @tff.tensorflow.computation(value_type, state_type)
-        def client_encode(value, round_num):
+        @tff.tensorflow.computation
+        def one():
+            return np.int32(1)
+
+        @tff.tensorflow.computation(value_type, state_type, np.int32)
+        def client_encode(value, round_num, cohort):
             flat = tf.concat([tf.reshape(t, [-1]) for t in tf.nest.flatten(value)], axis=0)
-            encoded, diagnostics = mechanism.encode(flat, round_seed(round_num))
-            return collections.OrderedDict(
-                encoded=encoded, diagnostics=diagnostics, clients=tf.constant(1, tf.int32)
+            shared = round_seed(round_num)
+            encoded, diagnostics = mechanism.encode(
+                flat, shared, private_seed(shared, flat), cohort
             )
+            return collections.OrderedDict(encoded=encoded, diagnostics=diagnostics)
 
         summed_type = client_encode.type_signature.result
 
-        @tff.tensorflow.computation(summed_type, state_type)
-        def server_decode(summed, round_num):
-            total = mechanism.decode(summed["encoded"], round_seed(round_num))
+        @tff.tensorflow.computation(summed_type, state_type, np.int32)
+        def server_decode(summed, round_num, cohort):
+            total, server_diagnostics = mechanism.decode(summed["encoded"], round_seed(round_num))
             mean = tf.cast(total, tf.float32) / denominator
             parts = tf.split(mean, sizes)
             result = [tf.reshape(p, s) for p, s in zip(parts, shapes, strict=True)]
-            clients = tf.cast(summed["clients"], tf.float32)
+            clients = tf.cast(cohort, tf.float32)
             measurements = collections.OrderedDict(
                 (name, value / tf.maximum(clients, 1.0))
                 for name, value in summed["diagnostics"].items()
             )
-            measurements["clients"] = summed["clients"]
+            measurements.update(server_diagnostics)
+            measurements["clients"] = cohort
             return round_num + 1, result, measurements
 
         @tff.federated_computation(
@@ -81,9 +102,11 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
             tff.FederatedType(value_type, tff.CLIENTS),
         )
         def next_fn(state, value):
-            encoded = tff.federated_map(client_encode, (value, tff.federated_broadcast(state)))
+            cohort = tff.federated_sum(tff.federated_eval(one, tff.CLIENTS))
+            at_clients = tff.federated_broadcast(tff.federated_zip((state, cohort)))
+            encoded = tff.federated_map(client_encode, (value, at_clients[0], at_clients[1]))
             summed = tff.federated_sum(encoded)
-            decoded = tff.federated_map(server_decode, (summed, state))
+            decoded = tff.federated_map(server_decode, (summed, state, cohort))
             return tff.templates.MeasuredProcessOutput(
                 state=decoded[0], result=decoded[1], measurements=decoded[2]
             )

@@ -12,6 +12,8 @@ from typing import Any
 
 import dp_accounting
 
+from mechanisms.accounting import RoundPrivacy, Sampling
+
 
 @dataclass(frozen=True)
 class GaussianMechanism:
@@ -29,10 +31,10 @@ class GaussianMechanism:
     def noise_stddev(self) -> float:
         return self.noise_multiplier * self.clip
 
-    def encode(self, update, seed):
+    def encode(self, update, shared_seed, private_seed, cohort):
         import tensorflow as tf
 
-        del seed  # clipping is deterministic
+        del shared_seed, private_seed, cohort  # clipping is deterministic; the server adds noise
         norm = tf.norm(update)
         scale = tf.minimum(1.0, self.clip / tf.maximum(norm, 1e-12))
         return update * scale, {
@@ -40,13 +42,16 @@ class GaussianMechanism:
             "update_norm": norm,
         }
 
-    def decode(self, total, seed):
+    def decode(self, total, shared_seed):
         import tensorflow as tf
 
         noise = tf.random.stateless_normal(
-            tf.shape(total), seed=seed, stddev=self.noise_stddev, dtype=total.dtype
+            tf.shape(total), seed=shared_seed, stddev=self.noise_stddev, dtype=total.dtype
         )
-        return total + noise
+        return total + noise, {}
+
+    def round_privacy(self, sampling: Sampling) -> RoundPrivacy:
+        return sampling.round_event(self.release_event(sampling.relation))
 
     def release_event(self, relation: dp_accounting.NeighboringRelation) -> dp_accounting.DpEvent:
         if self.noise_multiplier == 0:
@@ -54,6 +59,13 @@ class GaussianMechanism:
         if relation == dp_accounting.NeighboringRelation.REPLACE_ONE:
             return dp_accounting.GaussianDpEvent(self.noise_multiplier / 2)
         return dp_accounting.GaussianDpEvent(self.noise_multiplier)
+
+    def steps(self) -> list[str]:
+        return [
+            f"client: clip to L2 norm {self.clip:g}",
+            f"server: add N(0, {self.noise_stddev:g}²) per coordinate "
+            f"(noise multiplier {self.noise_multiplier:.4g})",
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -7,14 +7,16 @@ this package wraps it in the cohort sampling, composes rounds, and converts to (
 from mechanisms.accounting.calculator import epsilon_for_rounds
 from mechanisms.accounting.calibrate import calibrate_noise_multiplier
 from mechanisms.accounting.ledger import PrivacyLedger
-from mechanisms.accounting.rdp import RDP_ORDERS, RdpCurve
+from mechanisms.accounting.rdp import RDP_ORDERS, RdpCurve, RoundPrivacy, epsilons_from_rdp
 from mechanisms.accounting.sampling import Sampling
 
 __all__ = [
     "RDP_ORDERS",
     "PrivacyLedger",
     "RdpCurve",
+    "RoundPrivacy",
     "Sampling",
     "calibrate_noise_multiplier",
     "epsilon_for_rounds",
+    "epsilons_from_rdp",
 ]

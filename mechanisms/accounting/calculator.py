@@ -8,7 +8,13 @@ import numpy as np
 
 from mechanisms.accounting import pld
 from mechanisms.accounting.ledger import Accountant, check_accounting_choice
-from mechanisms.accounting.rdp import RDP_ORDERS, epsilons_from_rdp, rdp_vector
+from mechanisms.accounting.rdp import (
+    RDP_ORDERS,
+    RdpCurve,
+    RoundPrivacy,
+    epsilons_from_rdp,
+    rdp_vector,
+)
 from mechanisms.accounting.sampling import Sampling
 
 # PLD is exact only at these checkpoints (every round up to 10, then rounds growing by ~20%,
@@ -22,10 +28,11 @@ def epsilon_for_rounds(
     delta: float,
     rounds: int,
     sampling: Sampling,
-    release_event: dp_accounting.DpEvent,
+    round_privacy: RoundPrivacy,
     accountant: Accountant = "rdp",
 ) -> list[float]:
-    """Epsilon at `delta` after each of 1..`rounds` rounds of `sampling.round_event(release_event)`.
+    """Epsilon at `delta` after each of 1..`rounds` identical rounds costing `round_privacy` (a
+    sampled round: `sampling.round_event(...)`, or a mechanism's `RdpCurve`).
 
     rdp: exact for every round (one RDP vector, scaled by the round count).
     pld: exact (pessimistic PLD, self-composed by count) at checkpoint rounds; any other round
@@ -36,15 +43,16 @@ def epsilon_for_rounds(
     check_accounting_choice(accountant, sampling.relation, delta)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
-    round_event = sampling.round_event(release_event)
     if accountant == "rdp":
-        one_round = rdp_vector(round_event, sampling.relation, RDP_ORDERS)
+        one_round = rdp_vector(round_privacy, sampling.relation, RDP_ORDERS)
         counts = np.arange(1, rounds + 1, dtype=np.float64)
         with np.errstate(invalid="ignore"):  # inf * k stays inf; 0 * inf cannot occur (k >= 1)
             totals = counts[:, None] * one_round[None, :]
         epsilons, _ = epsilons_from_rdp(RDP_ORDERS, totals, delta)
         return [float(e) for e in epsilons]
-    return _pld_epsilons(round_event, sampling, delta, rounds)
+    if isinstance(round_privacy, RdpCurve):
+        raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
+    return _pld_epsilons(round_privacy, sampling, delta, rounds)
 
 
 def pld_checkpoints(rounds: int) -> list[int]:

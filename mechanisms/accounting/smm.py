@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mechanisms.accounting.bisection import least_passing
 from mechanisms.accounting.rdp import epsilons_from_rdp
 from mechanisms.accounting.subsampled import Bound, poisson_subsampled_rdp
 
@@ -112,13 +113,7 @@ def smm_calibrate_mu_total(
         return rdp_to_epsilon(orders, rdp) <= target_epsilon
 
     low, high = _bracket(meets_target, c, target_epsilon, rounds, delta)
-    while high / low > 1 + _RELATIVE_TOLERANCE:
-        middle = math.sqrt(low * high)
-        if meets_target(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return least_passing(meets_target, low, high, relative_tolerance=_RELATIVE_TOLERANCE)
 
 
 def _bracket(

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mechanisms.accounting import Sampling
 from mechanisms.gaussian import GaussianMechanism
 
 ADD_REMOVE = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
@@ -12,11 +13,11 @@ REPLACE = dp_accounting.NeighboringRelation.REPLACE_ONE
 def test_encode_clips_long_updates_and_keeps_short_ones():
     mechanism = GaussianMechanism(clip=1.0, noise_multiplier=1.0)
     seed = tf.constant([1, 2], tf.int64)
-    long, stats = mechanism.encode(tf.constant([3.0, 4.0]), seed)
+    long, stats = mechanism.encode(tf.constant([3.0, 4.0]), seed, seed, 1)
     np.testing.assert_allclose(long.numpy(), [0.6, 0.8], rtol=1e-6)
     assert stats["clipped"].numpy() == 1.0
     assert stats["update_norm"].numpy() == pytest.approx(5.0)
-    short, stats = mechanism.encode(tf.constant([0.3, 0.4]), seed)
+    short, stats = mechanism.encode(tf.constant([0.3, 0.4]), seed, seed, 1)
     np.testing.assert_allclose(short.numpy(), [0.3, 0.4], rtol=1e-6)
     assert stats["clipped"].numpy() == 0.0
 
@@ -25,12 +26,22 @@ def test_decode_adds_noise_of_the_promised_scale_and_is_seeded():
     mechanism = GaussianMechanism(clip=0.5, noise_multiplier=2.0)
     total = tf.zeros([200_000])
     seed = tf.constant([7, 3], tf.int64)
-    noisy = mechanism.decode(total, seed).numpy()
+    noisy, diagnostics = mechanism.decode(total, seed)
+    noisy = noisy.numpy()
+    assert diagnostics == {}
     assert noisy.std() == pytest.approx(1.0, rel=0.01)  # z * clip
     assert abs(noisy.mean()) < 0.01
-    np.testing.assert_array_equal(noisy, mechanism.decode(total, seed).numpy())
-    other = mechanism.decode(total, tf.constant([7, 4], tf.int64)).numpy()
+    np.testing.assert_array_equal(noisy, mechanism.decode(total, seed)[0].numpy())
+    other = mechanism.decode(total, tf.constant([7, 4], tf.int64))[0].numpy()
     assert not np.array_equal(noisy, other)
+
+
+def test_round_privacy_is_the_sampled_release():
+    mechanism = GaussianMechanism(clip=1.0, noise_multiplier=1.2)
+    sampling = Sampling("poisson", population=100, cohort=10)
+    assert mechanism.round_privacy(sampling) == dp_accounting.PoissonSampledDpEvent(
+        0.1, dp_accounting.GaussianDpEvent(1.2)
+    )
 
 
 def test_release_event_doubles_sensitivity_under_replace_one():

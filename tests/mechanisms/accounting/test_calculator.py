@@ -16,7 +16,7 @@ GAUSSIAN = dp_accounting.GaussianDpEvent(1.0)
 
 def test_known_value_matches_fresh_rdp_accountant():
     epsilons = epsilon_for_rounds(
-        delta=DELTA, rounds=1000, sampling=TUTORIAL, release_event=GAUSSIAN
+        delta=DELTA, rounds=1000, sampling=TUTORIAL, round_privacy=TUTORIAL.round_event(GAUSSIAN)
     )
     event = dp_accounting.PoissonSampledDpEvent(0.01, GAUSSIAN)
     ours = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS)).compose(event, 1000)
@@ -44,7 +44,12 @@ def test_extra_orders_never_loosen_the_bound():
 )
 def test_agrees_with_a_ledger_of_identical_rounds(sampling):
     release = dp_accounting.GaussianDpEvent(1.0 if sampling.kind == "poisson" else 0.5)
-    epsilons = epsilon_for_rounds(delta=DELTA, rounds=25, sampling=sampling, release_event=release)
+    epsilons = epsilon_for_rounds(
+        delta=DELTA,
+        rounds=25,
+        sampling=sampling,
+        round_privacy=sampling.round_event(release),
+    )
     ledger = PrivacyLedger(delta=DELTA, relation=sampling.relation)
     for _ in range(25):
         ledger.record(sampling.round_event(release))
@@ -55,7 +60,11 @@ def test_agrees_with_a_ledger_of_identical_rounds(sampling):
 def test_pld_is_exact_at_checkpoints_and_an_upper_bound_between():
     rounds = 40
     epsilons = epsilon_for_rounds(
-        delta=DELTA, rounds=rounds, sampling=TUTORIAL, release_event=GAUSSIAN, accountant="pld"
+        delta=DELTA,
+        rounds=rounds,
+        sampling=TUTORIAL,
+        round_privacy=TUTORIAL.round_event(GAUSSIAN),
+        accountant="pld",
     )
     assert len(epsilons) == rounds
     assert all(a <= b for a, b in itertools.pairwise(epsilons))
@@ -68,7 +77,9 @@ def test_pld_is_exact_at_checkpoints_and_an_upper_bound_between():
             assert epsilons[k - 1] == pytest.approx(exact, rel=1e-9)
         else:
             assert epsilons[k - 1] >= exact
-    rdp = epsilon_for_rounds(delta=DELTA, rounds=rounds, sampling=TUTORIAL, release_event=GAUSSIAN)
+    rdp = epsilon_for_rounds(
+        delta=DELTA, rounds=rounds, sampling=TUTORIAL, round_privacy=TUTORIAL.round_event(GAUSSIAN)
+    )
     assert epsilons[-1] < rdp[-1]  # PLD is tighter than RDP
 
 
@@ -78,7 +89,7 @@ def test_release_the_accountant_cannot_handle_is_a_value_error():
             delta=DELTA,
             rounds=3,
             sampling=TUTORIAL,
-            release_event=dp_accounting.LaplaceDpEvent(1.0),
+            round_privacy=TUTORIAL.round_event(dp_accounting.LaplaceDpEvent(1.0)),
         )
 
 
@@ -96,7 +107,7 @@ def test_rejects_bad_arguments(kwargs, message):
         "delta": DELTA,
         "rounds": 10,
         "sampling": TUTORIAL,
-        "release_event": GAUSSIAN,
+        "round_privacy": TUTORIAL.round_event(GAUSSIAN),
         **kwargs,
     }
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,66 @@
+"""What SMM, DDG and Skellam share: integer vectors in Z_M on the clients, a modular secure sum,
+and the server's way back to a real-valued sum.
+
+Each client sends `shares` (its integer vector wrapped into [0, M)), which is all a secure
+aggregation needs. It also sends the unwrapped vector under `exact`, a simulation-only diagnostic:
+the server uses its sum only to count the coordinates that wrapped, never to decode.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Any
+
+import numpy as np
+
+from mechanisms.accounting import RDP_ORDERS, RdpCurve, epsilons_from_rdp
+from secure_agg import modular
+
+
+def derived_seed(seed, stream):
+    """An independent int64[2] seed for `stream` (an int or int64 scalar), from `seed`."""
+    import tensorflow as tf
+
+    return tf.cast(tf.random.experimental.stateless_fold_in(seed, stream), tf.int64)
+
+
+def to_secure_sum(z, bits: int) -> collections.OrderedDict:
+    """A client's contribution to the simulated modular secure sum (int64 vectors)."""
+    return collections.OrderedDict(shares=modular.wrap(z, bits), exact=z)
+
+
+def from_secure_sum(summed, bits: int) -> tuple[Any, dict[str, Any]]:
+    """The centred modular sum, and how many of its coordinates wrapped around M."""
+    import tensorflow as tf
+
+    total = modular.centre(summed["shares"], bits)
+    wrapped = tf.reduce_sum(tf.cast(tf.not_equal(total, summed["exact"]), tf.int32))
+    return total, {"wrapped_coordinates": wrapped}
+
+
+def clients_share(cohort, expected_clients: int):
+    """The fraction of the accounted noise one client adds when `cohort` clients take part: the
+    sum then carries exactly the noise of `expected_clients` (never less, whoever shows up)."""
+    import tensorflow as tf
+
+    return tf.constant(float(expected_clients), tf.float64) / tf.cast(
+        tf.maximum(cohort, 1), tf.float64
+    )
+
+
+def curve_up_to(orders, rdp, max_order: int) -> RdpCurve:
+    """An RDP curve valid only at orders <= max_order (inf above): SMM clips coordinates for the
+    optimal order, and the bound holds for that order and the ones below it only."""
+    orders = np.asarray(orders, dtype=np.float64)
+    rdp = np.where(orders <= max_order, np.asarray(rdp, dtype=np.float64), math.inf)
+    return RdpCurve(tuple(orders), tuple(rdp))
+
+
+def run_epsilon(orders, round_rdp, rounds: int, delta: float) -> tuple[float, float]:
+    """(epsilon, optimal order) of `rounds` rounds of a curve, at the orders the run's ledger
+    uses, so that calibration and the ledger agree to the last digit."""
+    on_ledger_orders = RdpCurve(tuple(float(a) for a in orders), tuple(round_rdp)).at(RDP_ORDERS)
+    with np.errstate(invalid="ignore", over="ignore"):
+        epsilon, order = epsilons_from_rdp(RDP_ORDERS, rounds * on_ledger_orders, delta)
+    return float(epsilon), float(order)
