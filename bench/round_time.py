@@ -3,6 +3,8 @@
 Workload (tff-stack.md): MNIST-5k, MLP 784-128-10, 100 clients, 10 per round, 1 local epoch,
 batch 20. Variants: (a) a hand-written plain TFF FedAvg loop, (b) our pipeline with
 `mechanism: none`, (c) our pipeline with `gaussian`, (d) centralized Keras on the same examples.
+Distributed DP, Poisson-sampled cohorts (rate 0.1) and 16 bits: (e) `none`, (f) `smm`, (g) `ddg`,
+(h) `skellam`; f/e, g/e and h/e are what the secure-sum mechanisms cost.
 The variants are interleaved over several passes (these machines are noisy) and the median round
 is reported. A pipeline round is timed end to end (sampling, training, accounting, metrics,
 TensorBoard, checkpoint); the plain loop around data preparation and `next`. Both shuffle client
@@ -35,10 +37,18 @@ CLIENTS, COHORT, BATCH, LR = 100, 10, 20, 0.1
 WARMUP = 2  # first rounds include tracing and worker start-up
 
 
-def reference_spec(mechanism: str, rounds: int) -> dict:
+DISTRIBUTED = {
+    "smm": {"target_epsilon": 8.0, "bits": 16},
+    "ddg": {"noise_multiplier": 1.0, "bits": 16},
+    "skellam": {"noise_multiplier": 1.0, "bits": 16},
+}
+
+
+def reference_spec(mechanism: str, rounds: int, sampling: str = "fixed") -> dict:
     privacy = {"mechanism": mechanism}
     if mechanism == "gaussian":
         privacy.update(clip=1.0, noise_multiplier=1.0)
+    privacy.update(DISTRIBUTED.get(mechanism, {}))
     return {
         "name": f"bench_{mechanism}",
         "seed": 0,
@@ -47,7 +57,7 @@ def reference_spec(mechanism: str, rounds: int) -> dict:
         "training": {
             "rounds": rounds,
             "clients_per_round": COHORT,
-            "sampling": "fixed",
+            "sampling": sampling,
             "batch_size": BATCH,
             "client_optimizer": {"name": "sgd", "learning_rate": LR},
         },
@@ -57,8 +67,10 @@ def reference_spec(mechanism: str, rounds: int) -> dict:
     }
 
 
-def pipeline_round_seconds(mechanism: str, rounds: int) -> tuple[list[float], int]:
-    spec = parse_spec(reference_spec(mechanism, rounds))
+def pipeline_round_seconds(
+    mechanism: str, rounds: int, sampling: str = "fixed"
+) -> tuple[list[float], int]:
+    spec = parse_spec(reference_spec(mechanism, rounds, sampling))
     stamps: list[float] = []
     examples: list[int] = []
 
@@ -158,15 +170,20 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    samples: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    variants = {
+        "a": lambda: plain_tff_round_seconds(args.rounds),
+        "b": lambda: pipeline_round_seconds("none", args.rounds),
+        "c": lambda: pipeline_round_seconds("gaussian", args.rounds),
+        "e": lambda: pipeline_round_seconds("none", args.rounds, "poisson"),
+        "f": lambda: pipeline_round_seconds("smm", args.rounds, "poisson"),
+        "g": lambda: pipeline_round_seconds("ddg", args.rounds, "poisson"),
+        "h": lambda: pipeline_round_seconds("skellam", args.rounds, "poisson"),
+    }
+    samples: dict[str, list[float]] = {key: [] for key in variants}
     examples: dict[str, int] = {}
     with runtime.session():
         for _ in range(args.passes):
-            for key, measure in (
-                ("a", lambda: plain_tff_round_seconds(args.rounds)),
-                ("b", lambda: pipeline_round_seconds("none", args.rounds)),
-                ("c", lambda: pipeline_round_seconds("gaussian", args.rounds)),
-            ):
+            for key, measure in variants.items():
                 times, per_round = measure()
                 samples[key] += times
                 examples[key] = per_round
@@ -180,6 +197,10 @@ def main() -> None:
             "a_plain_tff": median["a"],
             "b_pipeline_none": median["b"],
             "c_pipeline_gaussian": median["c"],
+            "e_pipeline_none_poisson": median["e"],
+            "f_pipeline_smm_16bits": median["f"],
+            "g_pipeline_ddg_16bits": median["g"],
+            "h_pipeline_skellam_16bits": median["h"],
         },
         "examples_per_second": {
             "b_pipeline_none": examples["b"] / median["b"],
@@ -189,8 +210,11 @@ def main() -> None:
             "b/a": median["b"] / median["a"],
             "c/a": median["c"] / median["a"],
             "b/d examples per second": examples["b"] / median["b"] / central,
+            "f/e": median["f"] / median["e"],
+            "g/e": median["g"] / median["e"],
+            "h/e": median["h"] / median["e"],
         },
-        "targets": {"b/a": 1.10, "c/a": 1.20},
+        "targets": {"b/a": 1.10, "c/a": 1.20, "f/e": 1.2, "g/e": 1.2, "h/e": 1.2},
     }
     print("| variant | s/round | examples/s |")
     print("|---|---|---|")
@@ -200,10 +224,21 @@ def main() -> None:
     )
     print(f"| (c) pipeline, gaussian | {median['c']:.3f} | {examples['c'] / median['c']:,.0f} |")
     print(f"| (d) centralized Keras | — | {central:,.0f} |")
+    for key, label in (
+        ("e", "(e) pipeline, none, Poisson cohorts"),
+        ("f", "(f) pipeline, smm 16 bits"),
+        ("g", "(g) pipeline, ddg 16 bits"),
+        ("h", "(h) pipeline, skellam 16 bits"),
+    ):
+        print(f"| {label} | {median[key]:.3f} | {examples[key] / median[key]:,.0f} |")
     ratios = result["ratios"]
     print(
         f"\nb/a = {ratios['b/a']:.3f} (target ≤ 1.10), c/a = {ratios['c/a']:.3f} "
         f"(target ≤ 1.20), b/d examples/s = {ratios['b/d examples per second']:.3f}"
+    )
+    print(
+        f"f/e (smm) = {ratios['f/e']:.3f}, g/e (ddg) = {ratios['g/e']:.3f}, "
+        f"h/e (skellam) = {ratios['h/e']:.3f} (target ≤ 1.2)"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

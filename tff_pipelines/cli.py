@@ -91,7 +91,13 @@ def _validate(args) -> int:
 def _account(args) -> int:
     from tff_pipelines.privacy import plan_privacy
 
-    document = plan_privacy(_load(args)).projection()
+    spec = _load(args)
+    dimension = None
+    if spec.privacy.is_distributed:  # needs the model's size: loads the data and TF
+        from tff_pipelines.run import model_shape, prepare_data, privacy_dimension
+
+        dimension = privacy_dimension(spec, model_shape(prepare_data(spec)))
+    document = plan_privacy(spec, dimension=dimension, source=args.spec).projection()
     if args.json:
         print(json.dumps(document, indent=2))
         return 0
@@ -100,6 +106,8 @@ def _account(args) -> int:
 
 
 def account_text(doc: dict) -> str:
+    from tff_pipelines.report import noise_text
+
     if not doc["private"]:
         return "privacy.mechanism is none: training is not differentially private."
     noise = doc["noise"]
@@ -107,8 +115,7 @@ def account_text(doc: dict) -> str:
         f"epsilon = {doc['epsilon']:.4f} at delta = {doc['delta']:g} after {doc['rounds']} "
         f"round{'' if doc['rounds'] == 1 else 's'} "
         f"({doc['accountant'].upper()} accountant)",
-        f"  mechanism     {doc['mechanism']}: clip {noise['clip']:g}, noise multiplier "
-        f"{noise['noise_multiplier']:.4g}"
+        f"  mechanism     {doc['mechanism']}: clip {noise['clip']:g}, {noise_text(noise)}"
         + (
             f" (calibrated to epsilon {doc['noise_calibrated_to_epsilon']:g})"
             if doc.get("noise_calibrated_to_epsilon")
@@ -118,6 +125,13 @@ def account_text(doc: dict) -> str:
         f"{doc['sampling']['population']} clients per round (rate {doc['sampling']['rate']:.4g})",
         f"  unit          one {doc['unit']}; neighbouring: {doc['neighbouring']}",
     ]
+    if "bits" in noise:
+        lines.append(
+            f"  secure sum    {noise['bits']} bits, {noise['rotation']} rotation of "
+            f"{noise['dimension']} parameters, predicted wrap probability "
+            f"{noise['predicted_wrap_probability']:.2g} per coordinate "
+            f"({doc['secure_aggregation']})"
+        )
     if doc.get("stopped_by_budget"):
         lines.append(
             f"  budget        max_epsilon {doc['max_epsilon']:g} affords {doc['rounds']} of "
@@ -130,6 +144,7 @@ def account_text(doc: dict) -> str:
         lines.append(
             "  epsilon after round " + ", ".join(f"{r}: {per_round[r - 1]:.3g}" for r in marks)
         )
+    lines += [f"  warning       {warning}" for warning in doc.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -137,11 +152,11 @@ def _inspect(args) -> int:
     from tff_pipelines import runtime
     from tff_pipelines.compile import compile_spec
     from tff_pipelines.privacy import plan_privacy
-    from tff_pipelines.run import model_shape, prepare_data
+    from tff_pipelines.run import model_shape, prepare_data, privacy_dimension
 
     spec = _load(args)
-    plan = plan_privacy(spec)
     shape = model_shape(prepare_data(spec))
+    plan = plan_privacy(spec, dimension=privacy_dimension(spec, shape), source=args.spec)
     with runtime.session():
         compiled = compile_spec(spec, shape, plan)
         process = compiled.process
@@ -160,7 +175,9 @@ def _run(args) -> int:
 
     spec = _load(args)
     log = (lambda message: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    result = run(spec, args.out, resume=args.resume, progress=args.progress, log=log)
+    result = run(
+        spec, args.out, resume=args.resume, progress=args.progress, log=log, source=args.spec
+    )
     print(summary(result))
     return 0
 

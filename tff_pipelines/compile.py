@@ -98,12 +98,19 @@ def _aggregator(plan: PrivacyPlan, cohort: int, seed: int, weighting: str):
     """The model-update aggregation factory and a one-line-per-step description of it."""
     if plan.private:
         mechanism = plan.mechanism
-        described = mechanism.describe()
+        client = [step for step in mechanism.steps() if step.startswith("client")]
+        server = [step for step in mechanism.steps() if step.startswith("server")]
+        total = (
+            "modular secure sum (simulated: computed in the clear)"
+            if any("mod 2^" in step for step in client)
+            else "federated sum"
+        )
         steps = [
-            f"client: flatten the update, clip to L2 norm {described['clip']:g}",
-            "federated sum of clipped updates",
-            f"server: add N(0, {described['noise_stddev']:g}²) per coordinate "
-            f"(noise multiplier {described['noise_multiplier']:.4g})",
+            "count the cohort and tell the clients its size",
+            "client: flatten the update",
+            *client,
+            f"{total} of the client vectors",
+            *server,
             f"server: divide by the expected cohort ({cohort}), unflatten",
         ]
         return PrivateMeanFactory(mechanism, expected_clients=cohort, seed=seed), steps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -38,6 +39,13 @@ class ModelShape:
     def from_dict(cls, d: dict) -> ModelShape:
         image = d.get("image_shape")
         return cls(int(d["input_dim"]), int(d["num_classes"]), tuple(image) if image else None)
+
+
+def trainable_dimension(model_spec, shape: ModelShape) -> int:
+    """How many numbers a client's model update holds: what the distributed mechanisms rotate,
+    round and sum."""
+    model = build_model(model_spec, shape)
+    return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
 
 
 def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:

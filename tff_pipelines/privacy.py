@@ -1,10 +1,12 @@
-"""From a spec to its privacy plan: mechanism, sampling, accountant. No data, no TFF.
+"""From a spec to its privacy plan: mechanism, sampling, accountant. No data, no TF: the model's
+dimension, which the distributed mechanisms need, comes in as a number.
 
 `tffp account` and `tffp run` share this, so the calculator and the run can never disagree.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +14,13 @@ import dp_accounting
 
 from mechanisms.accounting import (
     PrivacyLedger,
+    RoundPrivacy,
     Sampling,
     calibrate_noise_multiplier,
     epsilon_for_rounds,
 )
+from tff_pipelines.spec.errors import Problem, SpecError
+from tff_pipelines.spec.sections import DISTRIBUTED_DEFAULTS
 
 UNIT = "user (all of one client's examples)"
 
@@ -31,16 +36,17 @@ class PrivacyPlan:
     max_epsilon: float | None
     secure_aggregation: str
     pooled_standardization: bool = False
+    wrap_target: float | None = None  # privacy.modclip_prob for the distributed mechanisms
 
     @property
     def private(self) -> bool:
         return self.mechanism is not None
 
-    def round_event(self) -> dp_accounting.DpEvent:
+    def round_privacy(self) -> RoundPrivacy:
         """One round as the accountant sees it: the mechanism's release under the sampling."""
         if self.mechanism is None:
             return dp_accounting.NonPrivateDpEvent()
-        return self.sampling.round_event(self.mechanism.release_event(self.sampling.relation))
+        return self.mechanism.round_privacy(self.sampling)
 
     def new_ledger(self) -> PrivacyLedger:
         return PrivacyLedger(
@@ -55,7 +61,7 @@ class PrivacyPlan:
             delta=self.delta,
             rounds=self.rounds,
             sampling=self.sampling,
-            release_event=self.mechanism.release_event(self.sampling.relation),
+            round_privacy=self.round_privacy(),
             accountant=self.accountant,
         )
 
@@ -118,7 +124,30 @@ class PrivacyPlan:
         )
         if "optimal_order" in described:
             doc["optimal_order"] = described["optimal_order"]
+        if hasattr(self.mechanism, "wrap_probability"):
+            doc["bound"] = self.mechanism.describe()["accounting"]
+            doc["warnings"] = self.warnings()
         return doc
+
+    def warnings(self) -> list[str]:
+        """What a user should know before trusting the run (shown by tffp account and run)."""
+        found = []
+        predicted = getattr(self.mechanism, "wrap_probability", None)
+        if predicted is not None and self.wrap_target is not None:
+            p = predicted()
+            if p > self.wrap_target * (1 + 1e-6):
+                found.append(
+                    f"predicted modular wrap probability per coordinate {p:.3g} exceeds "
+                    f"privacy.modclip_prob {self.wrap_target:g}: wrapped coordinates are "
+                    "corrupted in the sum (privacy is unaffected); use more bits or a smaller gamma"
+                )
+        scale = getattr(self.mechanism, "scale", None)
+        if scale is not None and scale <= 1:
+            found.append(
+                f"the scale is {scale:.3g} <= 1: rounding to integers destroys most of the "
+                "signal; use more bits or fewer clients per round"
+            )
+        return found
 
     def assumptions(self) -> list[str]:
         cohort = (
@@ -144,14 +173,41 @@ class PrivacyPlan:
                 if self.pooled_standardization
                 else []
             ),
-            "noise comes from TF's stateless Philox generator keyed by the spec seed and the "
-            "round: reproducible in simulation; keep the seed secret (or use seed: null) "
-            "for real data",
+            *self._mechanism_assumptions(),
+        ]
+
+    def _mechanism_assumptions(self) -> list[str]:
+        if not hasattr(self.mechanism, "wrap_probability"):
+            return [
+                "noise comes from TF's stateless Philox generator keyed by the spec seed and the "
+                "round: reproducible in simulation; keep the seed secret (or use seed: null) "
+                "for real data",
+            ]
+        n = self.sampling.cohort
+        return [
+            "clients add the noise and send integer vectors modulo 2^bits to a modular secure "
+            "sum; the server sees only the sum. In this simulation the secure sum is computed "
+            "in the clear (secure_aggregation: simulated), returning exactly what secure "
+            "aggregation would; no cryptographic protocol runs",
+            f"participation: every released sum carries the noise of {n} clients whoever takes "
+            f"part: each of the m clients in a round adds a {n}/m share of it (exact for Skellam "
+            "and SMM noise; discrete Gaussian shares round their sigma up). The count m is "
+            "public, as secure aggregation reveals it",
+            "noise comes from TF's stateless Philox generator keyed by the spec seed, the round "
+            "and a fingerprint of each client's update: reproducible in simulation; a deployment "
+            "draws each client's noise from its own entropy",
+            "coordinates of the sum that wrap around modulo 2^bits are corrupted (counted in "
+            "the round metric wrapped_coordinates); that affects accuracy, not privacy",
         ]
 
 
-def plan_privacy(spec) -> PrivacyPlan:
-    """Builds the plan; calibrates the noise multiplier when the spec gives a target epsilon."""
+def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") -> PrivacyPlan:
+    """Builds the plan; calibrates the noise when the spec gives a target epsilon.
+
+    `dimension` (trainable parameters of the model) is needed by smm, ddg and skellam, whose
+    rotation and accounting depend on it. Parameters no mechanism can work with are reported as a
+    SpecError against `source`, the spec file, before any training.
+    """
     training, privacy = spec.training, spec.privacy
     sampling = Sampling(
         kind=training.sampling, population=spec.data.clients, cohort=training.clients_per_round
@@ -163,7 +219,7 @@ def plan_privacy(spec) -> PrivacyPlan:
         rounds=training.rounds,
         target_epsilon=privacy.target_epsilon,
         max_epsilon=privacy.max_epsilon,
-        secure_aggregation=spec.secure_aggregation.protocol,
+        secure_aggregation=spec.secure_aggregation.resolved(privacy.mechanism),
         pooled_standardization=spec.data.standardize,
     )
     if privacy.mechanism == "none":
@@ -184,4 +240,91 @@ def plan_privacy(spec) -> PrivacyPlan:
                 accountant=privacy.accountant,
             )
         return PrivacyPlan(mechanism=GaussianMechanism(privacy.clip, z), **common)
+    if privacy.is_distributed:
+        if dimension is None:
+            raise ValueError(f"mechanism {privacy.mechanism!r} needs the model dimension")
+        mechanism = _distributed_mechanism(spec, sampling, dimension, source)
+        return PrivacyPlan(
+            mechanism=mechanism, wrap_target=privacy.setting("modclip_prob"), **common
+        )
     raise ValueError(f"unknown privacy.mechanism {privacy.mechanism!r}")
+
+
+# Beyond this the guarantee says nothing a user could rely on; more likely a typo in the noise.
+MEANINGLESS_EPSILON = 100.0
+
+
+def _distributed_mechanism(spec, sampling: Sampling, dimension: int, source: str):
+    """SMM, DDG or Skellam for this spec, or a SpecError naming the field to change."""
+    from mechanisms.rotation import padded_dimension
+
+    privacy, rounds = spec.privacy, spec.training.rounds
+    noise_field = "privacy.mu" if privacy.mechanism == "smm" else "privacy.noise_multiplier"
+
+    def fail(path: str, message: str):
+        name = path.removeprefix("privacy.")
+        value = privacy.setting(name) if name in DISTRIBUTED_DEFAULTS else getattr(privacy, name)
+        raise SpecError([Problem(file=source, path=path, value=value, message=message)])
+
+    try:
+        padded_dimension(dimension, privacy.setting("rotation"))
+    except ValueError as error:
+        fail("privacy.rotation", f"cannot rotate this model ({dimension} parameters): {error}")
+    arguments = dict(
+        clip=privacy.clip,
+        bits=privacy.setting("bits"),
+        rotation=privacy.setting("rotation"),
+        dim=dimension,
+        clients=sampling.cohort,
+        rounds=rounds,
+        delta=privacy.delta,
+        wrap_probability=privacy.setting("modclip_prob"),
+        gamma=privacy.gamma,
+        target_epsilon=privacy.target_epsilon,
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a scale <= 1 is reported by the wrap check below
+            mechanism = _build_distributed(privacy, sampling, arguments)
+    except ValueError as error:
+        failed = "privacy.target_epsilon" if privacy.target_epsilon is not None else noise_field
+        if str(error).startswith("bits ("):
+            failed = "privacy.bits"
+        fail(failed, str(error))
+    epsilon = epsilon_for_rounds(
+        delta=privacy.delta,
+        rounds=rounds,
+        sampling=sampling,
+        round_privacy=mechanism.round_privacy(sampling),
+    )[-1]
+    if not epsilon <= MEANINGLESS_EPSILON:
+        fail(
+            noise_field,
+            f"too little noise: epsilon after {rounds} rounds would be {epsilon:.4g} "
+            f"(> {MEANINGLESS_EPSILON:g}, meaningless); add noise or lower the rounds",
+        )
+    return mechanism
+
+
+def _build_distributed(privacy, sampling: Sampling, arguments: dict):
+    if privacy.mechanism == "smm":
+        from mechanisms.smm import smm_mechanism
+
+        return smm_mechanism(
+            **arguments,
+            rate=sampling.rate,
+            bound=privacy.setting("subsampling_bound"),
+            mu=privacy.mu,
+        )
+    from mechanisms.ddg import DistributedDiscreteGaussian
+    from mechanisms.scaled_rounding import scaled_rounding_mechanism
+    from mechanisms.skellam import SkellamMechanism
+
+    build = DistributedDiscreteGaussian if privacy.mechanism == "ddg" else SkellamMechanism
+    return scaled_rounding_mechanism(
+        build,
+        **arguments,
+        population=sampling.population,
+        beta=privacy.setting("beta"),
+        noise_multiplier=privacy.noise_multiplier,
+    )

@@ -74,9 +74,15 @@ def summary(result) -> str:
         noise = privacy.get("noise", {})
         lines.append(
             f"  privacy   ({_fmt(privacy['epsilon'])}, {privacy['delta']:g})-DP for one "
-            f"{privacy['unit']}, {privacy['mechanism']} mechanism, noise multiplier "
-            f"{_fmt(noise.get('noise_multiplier'))}, clip {_fmt(noise.get('clip'))}"
+            f"{privacy['unit']}, {privacy['mechanism']} mechanism, {noise_text(noise)}, "
+            f"clip {_fmt(noise.get('clip'))}"
         )
+        if "bits" in noise:
+            lines.append(
+                f"            {noise['bits']}-bit modular secure sum (simulated in the clear), "
+                f"predicted wrap probability {noise['predicted_wrap_probability']:.2g}"
+            )
+        lines += [f"  warning   {warning}" for warning in privacy.get("warnings", [])]
         lines.append(
             f"            {privacy['accountant'].upper()} accountant, "
             f"{privacy['sampling']['kind']} sampling (rate {privacy['sampling']['rate']:.4g}), "
@@ -88,6 +94,13 @@ def summary(result) -> str:
     if result.saved_model is not None:
         lines.append(f"  model     {result.saved_model}")
     return "\n".join(lines)
+
+
+def noise_text(noise: dict[str, Any]) -> str:
+    """How much noise, in the mechanism's own terms."""
+    if "mu" in noise:  # SMM states its noise as a Poisson mean and its scale as gamma
+        return f"mu {noise['mu']:.4g} per client (gamma {noise['gamma']:.4g})"
+    return f"noise multiplier {_fmt(noise.get('noise_multiplier'))}"
 
 
 def write_plots(result) -> list[str]:

@@ -87,6 +87,15 @@ def model_shape(data: FederatedData) -> ModelShape:
     )
 
 
+def privacy_dimension(spec: Spec, shape: ModelShape) -> int | None:
+    """The model dimension, for mechanisms that need it (building a Keras model needs TF)."""
+    if not spec.privacy.is_distributed:
+        return None
+    from tff_pipelines.models import trainable_dimension
+
+    return trainable_dimension(spec.model, shape)
+
+
 class ClientDatasets:
     """Per-round tf.data datasets: each client's examples in a fresh order per epoch.
 
@@ -225,10 +234,12 @@ def run(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
     on_round: Callable[[dict[str, Any]], None] | None = None,
+    source: str = "<spec>",
 ) -> RunResult:
     """Trains as the spec says, writing metrics, privacy report, checkpoints and the model.
 
     `on_round` is called with each round's record once the round is fully done (checkpointed).
+    `source` names the spec file in errors.
     """
     started = time.monotonic()
     log = log or (lambda message: print(message, file=sys.stderr))
@@ -247,9 +258,9 @@ def run(
     if not resume:
         dump_resolved(spec, run_dir / RESOLVED_SPEC)
 
-    plan = plan_privacy(spec)
     data = prepare_data(spec)
     shape = model_shape(data)
+    plan = plan_privacy(spec, dimension=privacy_dimension(spec, shape), source=source)
     write_model_card(run_dir, shape, data.standardizer)
 
     with runtime.session():
@@ -307,7 +318,7 @@ class _Training:
 
         spec, plan = self.spec, self.plan
         rounds, every = spec.training.rounds, spec.evaluation.every
-        event = plan.round_event()
+        event = plan.round_privacy()
         datasets = ClientDatasets(self.data, self.shape, spec)
         round_log = RoundLog(self.run_dir, self.history, spec.output.tensorboard)
         bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)

@@ -316,3 +316,26 @@ def test_metrics_lines_torn_by_a_kill_or_past_the_checkpoint_are_dropped(tmp_pat
     assert [r["round"] for r in _read_metrics(path, up_to_round=3)] == [1, 2, 3]
     assert [r["round"] for r in _read_metrics(path, up_to_round=2)] == [1, 2]
     assert _read_metrics(tmp_path / "missing.jsonl", up_to_round=2) == []
+
+
+def test_distributed_run_reports_its_secure_sum_and_reproduces_exactly(tmp_path, capsys):
+    spec = REPO / "specs" / "smm.yaml"
+    overrides = sets("training.rounds=2", "evaluation.every=0", "output.export=false")
+    assert tffp("account", spec, "--json", *overrides) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    for name in ("a", "b"):
+        assert tffp("run", spec, "--out", tmp_path / name, *overrides) == 0
+    reported = json.loads((tmp_path / "a" / "privacy.json").read_text())
+    assert reported["epsilon_per_round"] == pytest.approx(predicted["epsilon_per_round"])
+    assert reported["noise"] == predicted["noise"]
+    assert reported["secure_aggregation"] == "simulated"
+    assert any("computed in the clear" in a for a in reported["assumptions"])
+    padded = reported["noise"]["padded_dimension"]
+    for record in read_metrics(tmp_path / "a"):  # modclip_prob 1e-4: a few wraps at most
+        assert 0 <= record["agg_wrapped_coordinates"] < 1e-3 * padded
+        assert 0 < record["agg_mixture_clip_ratio"] <= 1
+    # Every client's noise derives from the spec seed: the same spec gives the same model.
+    _, weights_a, _ = _final_state(tmp_path / "a")
+    _, weights_b, _ = _final_state(tmp_path / "b")
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)

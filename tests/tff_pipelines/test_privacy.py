@@ -1,0 +1,92 @@
+"""The privacy plan of distributed mechanisms: calibration, the report, and spec errors."""
+
+import pytest
+
+from tff_pipelines.privacy import plan_privacy
+from tff_pipelines.spec import parse_spec
+from tff_pipelines.spec.errors import SpecError
+
+DIMENSION = 25_450  # the MNIST MLP-32 of the example specs
+
+
+def _spec(**privacy):
+    return parse_spec(
+        {
+            "data": {"source": "mnist5k", "clients": 1000},
+            "training": {"rounds": 20, "clients_per_round": 100, "sampling": "poisson"},
+            "privacy": {"delta": 1e-5, **privacy},
+        },
+        source="test.yaml",
+    )
+
+
+def _problem(error: pytest.ExceptionInfo) -> tuple[str, str]:
+    (problem,) = error.value.problems
+    return problem.path, problem.message
+
+
+@pytest.mark.parametrize("mechanism", ["smm", "ddg", "skellam"])
+def test_target_epsilon_is_met_and_the_report_says_how(mechanism):
+    plan = plan_privacy(
+        _spec(mechanism=mechanism, target_epsilon=3.0, bits=12), dimension=DIMENSION
+    )
+    doc = plan.projection()
+    assert doc["epsilon"] <= 3.0 and doc["epsilon"] == pytest.approx(3.0, rel=1e-4)
+    assert doc["secure_aggregation"] == "simulated"
+    assert doc["noise"]["predicted_wrap_probability"] == pytest.approx(1e-4, rel=1e-6)
+    assert doc["noise"]["bits"] == 12 and doc["noise"]["dimension"] == DIMENSION
+    assert any("computed in the clear" in a for a in doc["assumptions"])
+    assert any("whoever takes part" in a for a in doc["assumptions"])
+    assert doc["warnings"] == []
+    named = {"smm": "Skellam mixture", "ddg": "discrete Gaussian", "skellam": "Skellam mechanism"}
+    assert named[mechanism] in doc["bound"]
+
+
+def test_smm_report_names_the_subsampling_bound():
+    general = plan_privacy(
+        _spec(mechanism="smm", mu=2e4, gamma=1000.0), dimension=DIMENSION
+    ).projection()
+    tight = plan_privacy(
+        _spec(mechanism="smm", mu=2e4, gamma=1000.0, subsampling_bound="tight"), dimension=DIMENSION
+    ).projection()
+    assert "Zhu & Wang" in general["bound"] and "tight" in tight["bound"]
+    assert tight["epsilon"] < general["epsilon"]
+
+
+def test_a_given_gamma_that_overflows_the_modulus_is_a_warning():
+    plan = plan_privacy(
+        _spec(mechanism="skellam", noise_multiplier=1.0, gamma=1e-5, bits=16),
+        dimension=DIMENSION,
+    )
+    (warning,) = plan.projection()["warnings"]
+    assert "exceeds privacy.modclip_prob" in warning
+
+
+def test_too_little_noise_is_a_spec_error_naming_the_noise_field():
+    with pytest.raises(SpecError) as error:
+        plan_privacy(_spec(mechanism="smm", mu=1e-3), dimension=DIMENSION, source="test.yaml")
+    path, message = _problem(error)
+    assert path == "privacy.mu" and "too little noise" in message
+    assert error.value.problems[0].file == "test.yaml"
+    with pytest.raises(SpecError) as error:
+        plan_privacy(_spec(mechanism="ddg", noise_multiplier=0.01), dimension=DIMENSION)
+    assert _problem(error)[0] == "privacy.noise_multiplier"
+
+
+def test_noise_the_modulus_cannot_hold_is_a_bits_error():
+    with pytest.raises(SpecError) as error:
+        plan_privacy(_spec(mechanism="smm", mu=1e6, bits=8), dimension=DIMENSION)
+    path, message = _problem(error)
+    assert path == "privacy.bits" and "bits (8)" in message
+
+
+def test_a_model_the_rotation_cannot_take_is_a_spec_error():
+    with pytest.raises(SpecError) as error:
+        plan_privacy(_spec(mechanism="ddg", target_epsilon=3.0), dimension=2**26 + 1)
+    path, message = _problem(error)
+    assert path == "privacy.rotation" and "MAX_PADDED_DIMENSION" in message
+
+
+def test_distributed_plans_need_the_dimension():
+    with pytest.raises(ValueError, match="dimension"):
+        plan_privacy(_spec(mechanism="smm", target_epsilon=3.0))
