@@ -25,10 +25,11 @@ uniform random bits. Why, bottom up:
    Bernoulli(r/M) AND Bernoulli(1/(2k)). For σ ≤ 2³⁰ every integer stays below 2⁶³ (M < 2⁶¹).
 
 Vectorisation. A round draws proposals for the coordinates still missing one; each coordinate
-keeps its first accepted proposal, which is what retrying one at a time would give. Within a
-round, the first K-loop steps and the first trial of V are made for every proposal; the few runs
-that go on continue in compacted loops, and all independent factors still undecided are finished
-together in one loop. Work is proportional to the expected number of draws.
+keeps its first accepted proposal, which is what retrying one at a time would give. In a round,
+five draws that every proposal makes settle U, the sign and most of exp(-U/t) and
+exp(-(r/M)²/2); V and exp(-⌊q²/2⌋) are runs in a loop over the live proposals only; every factor
+still undecided then finishes in one shared loop. Loops only ever touch undecided runs, and a
+draw is assigned to a run only by what happened before it was made, so runs stay independent.
 
 `skellam` uses TF's Poisson sampler: Knuth's product method below rate 10 and Hörmann's PTRS
 above, in double precision for float64 rates. It is not exact: PTRS's log-acceptance test
@@ -164,11 +165,27 @@ def _block(n: tf.Tensor) -> tf.Tensor:
     return _int64(_INT64_MAX) // n
 
 
-def _stitch(count: tf.Tensor, positions: tf.Tensor, values: tf.Tensor, default) -> tf.Tensor:
+def _stitch(
+    count: tf.Tensor, positions: tf.Tensor, values: tf.Tensor, default: int | bool
+) -> tf.Tensor:
     """A length-`count` vector of `default` with values[i] at positions[i] (a fast scatter)."""
     return tf.dynamic_stitch(
         [tf.range(tf.cast(count, tf.int32)), tf.cast(positions, tf.int32)],
         [tf.fill([count], tf.cast(default, values.dtype)), values],
+    )
+
+
+def _none_of(rows: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
+    """Length-`count` mask, False exactly at `rows` (which may repeat)."""
+    count = tf.cast(count, tf.int32)
+    hits = tf.math.bincount(tf.cast(rows, tf.int32), minlength=count, maxlength=count)
+    return tf.equal(hits, 0)
+
+
+def _growing_array(element_shape: list[int | None]) -> tf.TensorArray:
+    """Per-step int64 results of a loop; concat() works even after zero steps."""
+    return tf.TensorArray(
+        tf.int64, size=0, dynamic_size=True, infer_shape=False, element_shape=element_shape
     )
 
 
@@ -212,7 +229,7 @@ def _exp_neg_continue(
         ],
         axis=1,
     )
-    odd = tf.TensorArray(tf.int64, size=0, dynamic_size=True, infer_shape=False)
+    odd = _growing_array([None])
     k_column = tf.one_hot(1, 8, dtype=tf.int64)
 
     def body(step, state, odd):
@@ -220,7 +237,7 @@ def _exp_neg_continue(
         # Callers' c·k must not overflow; P(a run reaches k = 2³¹) = 1/(2³¹ - 1)!.
         tf.debugging.assert_less(tf.reduce_max(k), _int64(2**31))
         numerator = state[:, 2:5]
-        denominator = state[:, 5:8] * tf.stack([tf.ones_like(k), tf.ones_like(k), k], axis=1)
+        denominator = state[:, 5:8] * (1 + (k - 1)[:, None] * _int64([0, 0, 1]))
         block = _block(denominator)
         u = _uniform63(tf.shape(denominator), _fold(seed, step))
         valid = tf.reduce_all(u < denominator * block, axis=1)
@@ -252,7 +269,7 @@ def _exp_neg_one_runs(limit: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     zeros = tf.zeros_like(start)
     # Columns: position, limit, run so far, 1 if a trial went past the table.
     state = tf.stack([start, tf.gather(limit, start), zeros, zeros], axis=1)
-    finished = tf.TensorArray(tf.int64, size=0, dynamic_size=True, infer_shape=False)
+    finished = _growing_array([None, 4])
 
     def body(step, state, finished):
         valid, success, past = _exp_neg_one_trials(
@@ -268,7 +285,8 @@ def _exp_neg_one_runs(limit: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
             second_counts & decided[:, 1] & tf.logical_not(success[:, 1])
         )
         went_past = (valid[:, 0] & past[:, 0]) | (second_counts & valid[:, 1] & past[:, 1])
-        state = tf.stack([state[:, 0], state[:, 1], run, tf.cast(went_past, tf.int64)], axis=1)
+        state += (run - state[:, 2])[:, None] * _int64([0, 0, 1, 0])
+        state += tf.cast(went_past, tf.int64)[:, None] * _int64([0, 0, 0, 1])
         done = failed | went_past | tf.equal(run, state[:, 1])
         finished = finished.write(step, tf.boolean_mask(state, done))
         return step + 1, tf.boolean_mask(state, tf.logical_not(done)), finished
@@ -366,13 +384,17 @@ def _discrete_gaussian_round(
     # exp(-(r/M)²/2): step 1 is Bernoulli((r/M)²/2) = Bernoulli(r/M) AND Bernoulli(r/(2M)).
     c_unfinished = (c1 < r * blocks[3]) & (c2 < r * blocks[4])
 
-    # exp(-⌊q²/2⌋) as a run of exp(-1) trials (it fails fast; q ≥ 2 is common only for small
-    # σ), and every other factor still undecided as independent runs: exp(-U/t) from step 3,
-    # exp(-(r/M)²/2) from step 2, q runs of exp(-r/M), and exp(-1/2) for odd q.
+    # exp(-⌊q²/2⌋) as a run of exp(-1) trials: it fails fast, and q ≥ 2 is common only for
+    # small σ. Applied first, as it rejects most of the proposals far from the mode.
     far = tf.where(alive & (q > 0))[:, 0]
+    half_q_squared = tf.gather(q * q // 2, far)
+    short = _exp_neg_one_runs(half_q_squared, _fold(seed, 6)) < half_q_squared
+    alive &= _none_of(tf.boolean_mask(far, short), n)
+    far = tf.boolean_mask(far, tf.logical_not(short))
     q_far = tf.gather(q, far)
-    half_q_squared = q_far * q_far // 2
-    short_runs = _exp_neg_one_runs(half_q_squared, _fold(seed, 6)) < half_q_squared
+
+    # Every other factor still undecided, as independent runs AND-ed per proposal: exp(-U/t)
+    # from step 3, exp(-(r/M)²/2) from step 2, q runs of exp(-r/M), and exp(-1/2) for odd q.
     d_rows = tf.where(alive & d_unfinished)[:, 0]
     c_rows = tf.where(alive & c_unfinished)[:, 0]
     f_rows = tf.repeat(far, q_far)
@@ -396,16 +418,8 @@ def _discrete_gaussian_round(
         axis=1,
     )
     kept = _exp_neg_continue(per_run(3, 2, 1, 1), per_run(1, 2, 1, 2), fractions, _fold(seed, 7))
-    rejected = tf.concat(
-        [
-            tf.boolean_mask(far, short_runs),
-            tf.boolean_mask(tf.concat(groups, axis=0), tf.logical_not(kept)),
-        ],
-        axis=0,
-    )
-    n32 = tf.cast(n, tf.int32)
-    rejections = tf.math.bincount(tf.cast(rejected, tf.int32), minlength=n32, maxlength=n32)
-    accepted = tf.where(alive & tf.equal(rejections, 0))[:, 0]
+    alive &= _none_of(tf.boolean_mask(tf.concat(groups, axis=0), tf.logical_not(kept)), n)
+    accepted = tf.where(alive)[:, 0]
     magnitude = tf.gather(u + t * v, accepted)
     values = tf.where(tf.gather(negative, accepted), -magnitude, magnitude)
     return tf.gather(rows, accepted), values
@@ -413,8 +427,7 @@ def _discrete_gaussian_round(
 
 def _discrete_gaussian_flat(count: tf.Tensor, sigma: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Rounds of proposals until every coordinate has one accepted (its first, if several)."""
-    done_positions = tf.TensorArray(tf.int64, size=0, dynamic_size=True, infer_shape=False)
-    done_values = tf.TensorArray(tf.int64, size=0, dynamic_size=True, infer_shape=False)
+    done_positions, done_values = _growing_array([None]), _growing_array([None])
 
     def body(round_, pending, done_positions, done_values):
         missing = _length(pending)
