@@ -94,8 +94,9 @@ def test_round_privacy_holds_only_up_to_the_clipping_order():
     assert all(math.isinf(r) for r in unbounded.rdp)  # no coordinate clip, no guarantee
 
 
-def test_calibrated_mechanism_meets_the_target_and_the_wrap_probability():
-    mechanism = smm_mechanism(
+def _planned(**changes):
+    """smm_mechanism for the quickstart-sized model, with `changes`."""
+    arguments = dict(
         clip=1.0,
         bits=16,
         rotation="hadamard",
@@ -108,6 +109,11 @@ def test_calibrated_mechanism_meets_the_target_and_the_wrap_probability():
         wrap_probability=1e-4,
         target_epsilon=8.0,
     )
+    return smm_mechanism(**{**arguments, **changes})
+
+
+def test_calibrated_mechanism_meets_the_target_and_the_wrap_probability():
+    mechanism = _planned()
     epsilon, order = run_epsilon(range(2, 257), mechanism.round_rdp(0.1), 40, 1e-5)
     assert epsilon == pytest.approx(8.0, rel=1e-5) and epsilon <= 8.0
     assert mechanism.max_order == math.ceil(order)
@@ -120,31 +126,8 @@ def test_calibrated_mechanism_meets_the_target_and_the_wrap_probability():
 
 
 def test_explicit_mu_sets_gamma_from_the_modulus_and_too_few_bits_fail():
-    mechanism = smm_mechanism(
-        clip=1.0,
-        bits=16,
-        rotation="dft",
-        dim=1000,
-        clients=10,
-        rate=0.01,
-        rounds=10,
-        delta=1e-5,
-        bound="tight",
-        wrap_probability=1e-4,
-        mu=100.0,
-    )
+    small = dict(rotation="dft", dim=1000, clients=10, rate=0.01, rounds=10, bound="tight")
+    mechanism = _planned(**small, target_epsilon=None, mu=100.0)
     assert mechanism.wrap_probability() == pytest.approx(1e-4, rel=1e-6)
     with pytest.raises(ValueError, match="bits"):
-        smm_mechanism(
-            clip=1.0,
-            bits=8,
-            rotation="dft",
-            dim=1000,
-            clients=10,
-            rate=0.01,
-            rounds=10,
-            delta=1e-5,
-            bound="tight",
-            wrap_probability=1e-4,
-            mu=1e4,
-        )
+        _planned(**small, bits=8, target_epsilon=None, mu=1e4)
