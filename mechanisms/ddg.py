@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mechanisms.accounting.ddg import DISTRIBUTED_ORDERS, ddg_round_rdp
+from mechanisms.discretized import clients_share
 from mechanisms.scaled_rounding import ScaledRoundingMechanism
 
 
@@ -30,8 +31,8 @@ class DistributedDiscreteGaussian(ScaledRoundingMechanism):
 
         from mechanisms.noise import discrete_gaussian
 
-        scaled = self.local_stddev * self.scale * math.sqrt(self.clients)
-        sigma = tf.math.ceil(scaled / tf.sqrt(tf.cast(tf.maximum(cohort, 1), tf.float64)))
+        share = clients_share(cohort, self.clients)  # of the variance
+        sigma = tf.math.ceil(self.local_stddev * self.scale * tf.sqrt(share))
         return discrete_gaussian(shape, tf.cast(sigma, tf.int64), seed)
 
     def round_rdp(self, rate: float) -> np.ndarray:

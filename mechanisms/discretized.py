@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mechanisms.accounting import RDP_ORDERS, RdpCurve, epsilons_from_rdp
+from mechanisms.rotation import Rotation
 from secure_agg import modular
 
 
@@ -30,13 +31,19 @@ def to_secure_sum(z, bits: int) -> collections.OrderedDict:
     return collections.OrderedDict(shares=modular.wrap(z, bits), exact=z)
 
 
-def from_secure_sum(summed, bits: int) -> tuple[Any, dict[str, Any]]:
-    """The centred modular sum, and how many of its coordinates wrapped around M."""
+def decode_secure_sum(
+    summed, shared_seed, *, bits: int, scale: float, rotation: Rotation, dim: int
+) -> tuple[Any, dict[str, Any]]:
+    """The server's side: centre the modular sum, divide by the clients' scale, undo the
+    rotation; and count the coordinates that wrapped around M (from the unwrapped sum)."""
     import tensorflow as tf
+
+    from mechanisms.rotation import unrotate
 
     total = modular.centre(summed["shares"], bits)
     wrapped = tf.reduce_sum(tf.cast(tf.not_equal(total, summed["exact"]), tf.int32))
-    return total, {"wrapped_coordinates": wrapped}
+    real = tf.cast(tf.cast(total, tf.float64) / scale, tf.float32)
+    return unrotate(real, shared_seed, rotation, dim), {"wrapped_coordinates": wrapped}
 
 
 def clients_share(cohort, expected_clients: int):

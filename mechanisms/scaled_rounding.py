@@ -19,7 +19,7 @@ import numpy as np
 from mechanisms.accounting import RdpCurve, RoundPrivacy, Sampling
 from mechanisms.accounting.bisection import least_passing
 from mechanisms.accounting.ddg import DISTRIBUTED_ORDERS
-from mechanisms.discretized import derived_seed, from_secure_sum, run_epsilon, to_secure_sum
+from mechanisms.discretized import decode_secure_sum, derived_seed, run_epsilon, to_secure_sum
 from mechanisms.rotation import Rotation, padded_dimension
 from mechanisms.scaling import sensitivity_bounds, sum_wrap_probability, tff_scale
 
@@ -118,13 +118,14 @@ class ScaledRoundingMechanism:
         raise NotImplementedError
 
     def decode(self, total, shared_seed):
-        import tensorflow as tf
-
-        from mechanisms.rotation import unrotate
-
-        centred, diagnostics = from_secure_sum(total, self.bits)
-        real = tf.cast(tf.cast(centred, tf.float64) / self.scale, tf.float32)
-        return unrotate(real, shared_seed, self.rotation, self.dim), diagnostics
+        return decode_secure_sum(
+            total,
+            shared_seed,
+            bits=self.bits,
+            scale=self.scale,
+            rotation=self.rotation,
+            dim=self.dim,
+        )
 
     def round_rdp(self, rate: float) -> np.ndarray:
         raise NotImplementedError
@@ -199,7 +200,7 @@ def scaled_rounding_mechanism(
     def with_noise(z: float) -> ScaledRoundingMechanism:
         with warnings.catch_warnings():  # a scale <= 1 is the caller's to report, once
             warnings.simplefilter("ignore")
-            scale = 1 / gamma if gamma is not None else _tff_scale(z)
+            scale = 1 / gamma if gamma is not None else fitted_scale(z)
         return build(
             clip=clip,
             noise_multiplier=z,
@@ -212,7 +213,7 @@ def scaled_rounding_mechanism(
             beta=beta,
         )
 
-    def _tff_scale(z: float) -> float:
+    def fitted_scale(z: float) -> float:
         return tff_scale(
             bits=bits,
             clip=clip,

@@ -15,6 +15,20 @@ from scipy.special import erfc, erfcinv
 MAX_SCALE = 1e6  # TFF's cap: beyond it float32 rounding, not the modulus, limits precision
 
 
+class BitsTooFewError(ValueError):
+    """The modulus cannot hold the cohort's sum at the target wrap probability."""
+
+
+def min_bits(*, clients: int, wrap_probability: float, at_least_log2_clients: bool) -> int:
+    """Fewest bits whose modulus leaves room for the rounding noise of `clients` vectors alone
+    (TFF's feasibility test 2^(2b) > n·k²), and, if asked, b ≥ log2(n) as DDG and Skellam need."""
+    k = wrap_k(wrap_probability)
+    bits = 1
+    while 4.0**bits <= clients * k * k or (at_least_log2_clients and 2**bits < clients):
+        bits += 1
+    return bits
+
+
 def wrap_k(probability: float) -> float:
     """Standard deviations k at which a centred normal leaves (-k sd, k sd) with `probability`."""
     if not 0 < probability < 1:
@@ -42,13 +56,13 @@ def tff_scale(
         raise ValueError(f"noise_multiplier must be non-negative, got {noise_multiplier}")
     k = wrap_k(wrap_probability)
     if bits < math.log2(clients):
-        raise ValueError(
+        raise BitsTooFewError(
             f"bits ({bits}) is too small for {clients} clients: secure aggregation needs at "
             f"least log2(clients) = {math.log2(clients):.2f} bits"
         )
     headroom = 2.0 ** (2 * bits) - clients * k**2
     if headroom <= 0:
-        raise ValueError(
+        raise BitsTooFewError(
             f"bits ({bits}) is too small for {clients} clients: the rounding noise of the sum "
             f"alone would wrap with probability above {wrap_probability:g}"
         )

@@ -5,7 +5,6 @@ randomized rounding to c = (gamma·clip)² (the mixture norm), clips coordinates
 unconditionally at random, adds Skellam(mu', mu') noise per coordinate and wraps into Z_M. The
 server unwraps the modular sum, divides by gamma and rotates back. The accountant pays for the
 mixture norm c instead of the worst-case norm growth of rounding (what DDG and Skellam pay).
-TensorFlow is imported inside the TF methods only, so the privacy calculator never loads it.
 """
 
 from __future__ import annotations
@@ -15,21 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from mechanisms.accounting import RoundPrivacy, Sampling
-from mechanisms.accounting.smm import smm_linf, smm_round_rdp
+from mechanisms.accounting.smm import SMM_ORDERS, smm_linf, smm_round_rdp
 from mechanisms.accounting.subsampled import Bound
 from mechanisms.discretized import (
     clients_share,
     curve_up_to,
+    decode_secure_sum,
     derived_seed,
-    from_secure_sum,
     run_epsilon,
     to_secure_sum,
 )
 from mechanisms.rotation import Rotation, padded_dimension
-from mechanisms.scaling import sum_wrap_probability, wrap_k
-
-# Orders the SMM curve is computed at; L(alpha) is set at the run's optimal order.
-_ORDERS = tuple(range(2, 257))
+from mechanisms.scaling import BitsTooFewError, sum_wrap_probability, wrap_k
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,8 @@ class SkellamMixtureMechanism:
     @property
     def max_order(self) -> int:
         """The largest order whose bound covers coordinates up to linf (1: none does)."""
-        covered = smm_linf(_ORDERS, mu_total=self.mu_total) >= self.linf
-        return int(max((a for a, ok in zip(_ORDERS, covered, strict=True) if ok), default=1))
+        covered = smm_linf(SMM_ORDERS, mu_total=self.mu_total) >= self.linf
+        return int(max((a for a, ok in zip(SMM_ORDERS, covered, strict=True) if ok), default=1))
 
     @property
     def padded_dim(self) -> int:
@@ -100,21 +96,22 @@ class SkellamMixtureMechanism:
         }
 
     def decode(self, total, shared_seed):
-        import tensorflow as tf
-
-        from mechanisms.rotation import unrotate
-
-        centred, diagnostics = from_secure_sum(total, self.bits)
-        real = tf.cast(tf.cast(centred, tf.float64) / self.gamma, tf.float32)
-        return unrotate(real, shared_seed, self.rotation, self.dim), diagnostics
+        return decode_secure_sum(
+            total,
+            shared_seed,
+            bits=self.bits,
+            scale=self.gamma,
+            rotation=self.rotation,
+            dim=self.dim,
+        )
 
     def round_rdp(self, rate: float):
         return smm_round_rdp(
-            c=self.c, mu_total=self.mu_total, rate=rate, bound=self.bound, orders=_ORDERS
+            c=self.c, mu_total=self.mu_total, rate=rate, bound=self.bound, orders=SMM_ORDERS
         )
 
     def round_privacy(self, sampling: Sampling) -> RoundPrivacy:
-        return curve_up_to(_ORDERS, self.round_rdp(sampling.rate), self.max_order)
+        return curve_up_to(SMM_ORDERS, self.round_rdp(sampling.rate), self.max_order)
 
     def steps(self) -> list[str]:
         return [
@@ -216,24 +213,24 @@ def smm_mechanism(
             rounds=rounds,
             delta=delta,
             bound=bound,
-            orders=_ORDERS,
+            orders=SMM_ORDERS,
             rdp_to_epsilon=lambda orders, rdp: run_epsilon(orders, rdp, 1, delta)[0],
         )
         if gamma is None:
             if headroom <= 0:
-                raise BitsTooFewError(bits, clients)
+                raise _too_few_bits(bits, clients)
             gamma = math.sqrt(headroom) / (clip * math.sqrt(clients**2 / padded + 2 / ratio))
         mu = (gamma * clip) ** 2 / ratio / clients
     elif gamma is None:
         headroom -= 2 * clients * mu
         if headroom <= 0:
-            raise BitsTooFewError(bits, clients, mu)
+            raise _too_few_bits(bits, clients, mu)
         gamma = math.sqrt(headroom) * math.sqrt(padded) / (clip * clients)
     rdp = smm_round_rdp(
-        c=(gamma * clip) ** 2, mu_total=clients * mu, rate=rate, bound=bound, orders=_ORDERS
+        c=(gamma * clip) ** 2, mu_total=clients * mu, rate=rate, bound=bound, orders=SMM_ORDERS
     )
-    _, order = run_epsilon(_ORDERS, rdp, rounds, delta)
-    best = min(max(2, math.ceil(order)), _ORDERS[-1])
+    _, order = run_epsilon(SMM_ORDERS, rdp, rounds, delta)
+    best = min(max(2, math.ceil(order)), SMM_ORDERS[-1])
     return SkellamMixtureMechanism(
         clip=clip,
         gamma=gamma,
@@ -247,13 +244,10 @@ def smm_mechanism(
     )
 
 
-class BitsTooFewError(ValueError):
-    """The modulus cannot hold the cohort's sum at the target wrap probability."""
-
-    def __init__(self, bits: int, clients: int, mu: float | None = None):
-        noise = f" and Skellam noise mu = {mu:g} per client" if mu is not None else ""
-        super().__init__(
-            f"bits ({bits}) cannot hold the sum of {clients} clients' rounding{noise} at the "
-            "target wrap probability; use more bits, fewer clients per round or a larger "
-            "modclip_prob"
-        )
+def _too_few_bits(bits: int, clients: int, mu: float | None = None) -> BitsTooFewError:
+    noise = f" and Skellam noise mu = {mu:g} per client" if mu is not None else ""
+    return BitsTooFewError(
+        f"bits ({bits}) cannot hold the sum of {clients} clients' rounding{noise} at the "
+        "target wrap probability; use more bits, fewer clients per round or a larger "
+        "modclip_prob"
+    )

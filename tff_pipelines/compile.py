@@ -102,7 +102,7 @@ def _aggregator(plan: PrivacyPlan, cohort: int, seed: int, weighting: str):
         server = [step for step in mechanism.steps() if step.startswith("server")]
         total = (
             "modular secure sum (simulated: computed in the clear)"
-            if any("mod 2^" in step for step in client)
+            if plan.distributed
             else "federated sum"
         )
         steps = [

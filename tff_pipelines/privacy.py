@@ -1,12 +1,12 @@
-"""From a spec to its privacy plan: mechanism, sampling, accountant. No data, no TF: the model's
-dimension, which the distributed mechanisms need, comes in as a number.
+"""From a spec to its privacy plan: mechanism, sampling, accountant. No data and no TFF: the
+model's dimension, which the distributed mechanisms need, comes in as a number (their rotation
+module does load TensorFlow).
 
 `tffp account` and `tffp run` share this, so the calculator and the run can never disagree.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from mechanisms.accounting import (
     calibrate_noise_multiplier,
     epsilon_for_rounds,
 )
+from mechanisms.scaling import BitsTooFewError
 from tff_pipelines.spec.errors import Problem, SpecError
 from tff_pipelines.spec.sections import DISTRIBUTED_DEFAULTS
 
@@ -41,6 +42,11 @@ class PrivacyPlan:
     @property
     def private(self) -> bool:
         return self.mechanism is not None
+
+    @property
+    def distributed(self) -> bool:
+        """Clients add the noise and a modular secure sum adds up (smm, ddg, skellam)."""
+        return self.wrap_target is not None
 
     def round_privacy(self) -> RoundPrivacy:
         """One round as the accountant sees it: the mechanism's release under the sampling."""
@@ -124,23 +130,23 @@ class PrivacyPlan:
         )
         if "optimal_order" in described:
             doc["optimal_order"] = described["optimal_order"]
-        if hasattr(self.mechanism, "wrap_probability"):
+        if self.distributed:
             doc["bound"] = self.mechanism.describe()["accounting"]
             doc["warnings"] = self.warnings()
         return doc
 
     def warnings(self) -> list[str]:
         """What a user should know before trusting the run (shown by tffp account and run)."""
+        if not self.distributed:
+            return []
         found = []
-        predicted = getattr(self.mechanism, "wrap_probability", None)
-        if predicted is not None and self.wrap_target is not None:
-            p = predicted()
-            if p > self.wrap_target * (1 + 1e-6):
-                found.append(
-                    f"predicted modular wrap probability per coordinate {p:.3g} exceeds "
-                    f"privacy.modclip_prob {self.wrap_target:g}: wrapped coordinates are "
-                    "corrupted in the sum (privacy is unaffected); use more bits or a smaller gamma"
-                )
+        p = self.mechanism.wrap_probability()
+        if p > self.wrap_target * (1 + 1e-6):
+            found.append(
+                f"predicted modular wrap probability per coordinate {p:.3g} exceeds "
+                f"privacy.modclip_prob {self.wrap_target:g}: wrapped coordinates are "
+                "corrupted in the sum (privacy is unaffected); use more bits or a smaller gamma"
+            )
         scale = getattr(self.mechanism, "scale", None)
         if scale is not None and scale <= 1:
             found.append(
@@ -177,7 +183,7 @@ class PrivacyPlan:
         ]
 
     def _mechanism_assumptions(self) -> list[str]:
-        if not hasattr(self.mechanism, "wrap_probability"):
+        if not self.distributed:
             return [
                 "noise comes from TF's stateless Philox generator keyed by the spec seed and the "
                 "round: reproducible in simulation; keep the seed secret (or use seed: null) "
@@ -283,14 +289,14 @@ def _distributed_mechanism(spec, sampling: Sampling, dimension: int, source: str
         target_epsilon=privacy.target_epsilon,
     )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a scale <= 1 is reported by the wrap check below
-            mechanism = _build_distributed(privacy, sampling, arguments)
+        mechanism = _build_distributed(privacy, sampling, arguments)
+    except BitsTooFewError as error:
+        fail("privacy.bits", str(error))
     except ValueError as error:
-        failed = "privacy.target_epsilon" if privacy.target_epsilon is not None else noise_field
-        if str(error).startswith("bits ("):
-            failed = "privacy.bits"
-        fail(failed, str(error))
+        fail(
+            "privacy.target_epsilon" if privacy.target_epsilon is not None else noise_field,
+            str(error),
+        )
     epsilon = epsilon_for_rounds(
         delta=privacy.delta,
         rounds=rounds,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mechanisms.scaling import wrap_k
+from mechanisms.scaling import min_bits
 from tff_pipelines.spec.errors import NO_VALUE
 from tff_pipelines.spec.sections import (
     BUILTIN_TASKS,
@@ -151,21 +151,14 @@ def _bits_fit_cohort(view: View) -> Iterator[Finding]:
     bits = view["privacy.bits"] or DISTRIBUTED_DEFAULTS["bits"]
     p = view["privacy.modclip_prob"] or DISTRIBUTED_DEFAULTS["modclip_prob"]
     cohort = view["training.clients_per_round"]
-    k = wrap_k(p)
-    if 4.0**bits <= cohort * k * k or (mechanism != "smm" and 2**bits < cohort):
+    needed = min_bits(clients=cohort, wrap_probability=p, at_least_log2_clients=mechanism != "smm")
+    if bits < needed:
         yield (
             "privacy.bits",
             f"is too small for {cohort} clients per round: the sum's rounding noise alone would "
             f"wrap modulo 2^{bits} more often than modclip_prob {p:g}; need at least "
-            f"{_min_bits(cohort, k, mechanism)} bits",
+            f"{needed} bits",
         )
-
-
-def _min_bits(cohort: int, k: float, mechanism: str) -> int:
-    bits = 2
-    while 4.0**bits <= cohort * k * k or (mechanism != "smm" and 2**bits < cohort):
-        bits += 1
-    return bits
 
 
 def _no_noise_settings_without_mechanism(view: View) -> Iterator[Finding]:
