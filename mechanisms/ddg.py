@@ -31,7 +31,7 @@ class DistributedDiscreteGaussian(ScaledRoundingMechanism):
 
         from mechanisms.noise import discrete_gaussian
 
-        share = clients_share(cohort, self.clients)  # of the variance
+        share = clients_share(cohort, self.clients, self.max_dropout)  # of the variance
         sigma = tf.math.ceil(self.local_stddev * self.scale * tf.sqrt(share))
         return discrete_gaussian(shape, tf.cast(sigma, tf.int64), seed)
 

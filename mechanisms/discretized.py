@@ -18,6 +18,9 @@ from mechanisms.accounting import RDP_ORDERS, RdpCurve, epsilons_from_rdp
 from mechanisms.rotation import Rotation
 from secure_agg import modular
 
+# floor(0.29 * 100) must be 29, though 0.29 * 100 == 28.999999999999996 in floating point.
+_ROUNDING_SLACK = 1e-9
+
 
 def derived_seed(seed, stream):
     """An independent int64[2] seed for `stream` (an int or int64 scalar), from `seed`."""
@@ -46,14 +49,33 @@ def decode_secure_sum(
     return unrotate(real, shared_seed, rotation, dim), {"wrapped_coordinates": wrapped}
 
 
-def clients_share(cohort, expected_clients: int):
-    """The fraction of the accounted noise one client adds when `cohort` clients take part: the
-    sum then carries exactly the noise of `expected_clients` (never less, whoever shows up)."""
+def fewest_survivors(cohort: int, max_dropout: float) -> int:
+    """The fewest of `cohort` clients whose sum may still be released when up to a fraction
+    `max_dropout` of them may drop out: cohort - floor(max_dropout·cohort), at least 1.
+
+    Clients split the noise by this number (see `clients_share`), so every sum of at least this
+    many of them carries the accounted noise; secure aggregation refuses to release fewer.
+    """
+    return max(1, cohort - math.floor(max_dropout * cohort + _ROUNDING_SLACK))
+
+
+def clients_share(cohort, expected_clients: int, max_dropout: float = 0.0):
+    """The fraction of the accounted noise one client adds when `cohort` clients take part: any
+    `fewest_survivors` of them then carry exactly the noise of `expected_clients` (never less,
+    whoever shows up or drops). The same arithmetic as `fewest_survivors`, in TF."""
     import tensorflow as tf
 
-    return tf.constant(float(expected_clients), tf.float64) / tf.cast(
-        tf.maximum(cohort, 1), tf.float64
-    )
+    m = tf.cast(cohort, tf.float64)
+    survivors = m - tf.floor(max_dropout * m + _ROUNDING_SLACK)
+    return tf.constant(float(expected_clients), tf.float64) / tf.maximum(survivors, 1.0)
+
+
+def noise_inflation(max_dropout: float) -> float:
+    """Bound on the noise variance clients add relative to the accounted noise when they provision
+    for dropouts: cohort / fewest_survivors <= 1 / (1 - max_dropout). The modulus must hold it."""
+    if not 0 <= max_dropout < 1:
+        raise ValueError(f"max_dropout must be in [0, 1), got {max_dropout}")
+    return 1.0 / (1.0 - max_dropout)
 
 
 def curve_up_to(orders, rdp, max_order: int) -> RdpCurve:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -51,6 +53,23 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
         self._seed = int(seed) & _SEED_MASK
 
     def create(self, value_type) -> tff.templates.AggregationProcess:
+        """The whole round in one process: encode, a federated sum, decode."""
+        parts = self.create_split(value_type)
+
+        @tff.federated_computation(
+            tff.FederatedType(parts.state_type, tff.SERVER),
+            tff.FederatedType(value_type, tff.CLIENTS),
+        )
+        def next_fn(state, value):
+            uploads, diagnostics, cohort = parts.encode(state, value)
+            total, summed = tff.federated_sum(uploads), tff.federated_sum(diagnostics)
+            return parts.decode(state, total, summed, cohort)
+
+        return tff.templates.AggregationProcess(parts.initialize, next_fn)
+
+    def create_split(self, value_type) -> SplitAggregation:
+        """The round in two halves around the sum of the clients' `uploads`, for a secure
+        aggregation protocol that runs outside TFF (see `SplitAggregation`)."""
         tensor_types = tff.structure.flatten(value_type)
         if not all(isinstance(t, tff.TensorType) and t.dtype == np.float32 for t in tensor_types):
             raise TypeError(f"PrivateMeanFactory aggregates float32 tensors, got {value_type}")
@@ -78,40 +97,89 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
             encoded, diagnostics = mechanism.encode(
                 flat, shared, private_seed(shared, flat), cohort
             )
-            return collections.OrderedDict(encoded=encoded, diagnostics=diagnostics)
+            upload, rest = _secure_part(encoded)
+            return upload, collections.OrderedDict(rest=rest, diagnostics=diagnostics)
 
-        summed_type = client_encode.type_signature.result
+        upload_type, diagnostics_type = client_encode.type_signature.result
 
-        @tff.tensorflow.computation(summed_type, state_type, np.int32)
-        def server_decode(summed, round_num, cohort):
-            total, server_diagnostics = mechanism.decode(summed["encoded"], round_seed(round_num))
+        @tff.tensorflow.computation(upload_type, diagnostics_type, state_type, np.int32)
+        def server_decode(total, summed, round_num, clients):
+            encoded = _join(total, summed["rest"])
+            total, server_diagnostics = mechanism.decode(encoded, round_seed(round_num))
             mean = tf.cast(total, tf.float32) / denominator
             parts = tf.split(mean, sizes)
             result = [tf.reshape(p, s) for p, s in zip(parts, shapes, strict=True)]
-            clients = tf.cast(cohort, tf.float32)
+            counted = tf.maximum(tf.cast(clients, tf.float32), 1.0)
             measurements = collections.OrderedDict(
-                (name, value / tf.maximum(clients, 1.0))
-                for name, value in summed["diagnostics"].items()
+                (name, value / counted) for name, value in summed["diagnostics"].items()
             )
             measurements.update(server_diagnostics)
-            measurements["clients"] = cohort
+            measurements["clients"] = clients
             return round_num + 1, result, measurements
 
-        @tff.federated_computation(
-            tff.FederatedType(state_type, tff.SERVER),
-            tff.FederatedType(value_type, tff.CLIENTS),
-        )
-        def next_fn(state, value):
+        def encode(state, value):
             cohort = tff.federated_sum(tff.federated_eval(one, tff.CLIENTS))
             at_clients = tff.federated_broadcast(tff.federated_zip((state, cohort)))
             encoded = tff.federated_map(client_encode, (value, at_clients[0], at_clients[1]))
-            summed = tff.federated_sum(encoded)
-            decoded = tff.federated_map(server_decode, (summed, state, cohort))
+            return encoded[0], encoded[1], cohort
+
+        def decode(state, total, summed, clients):
+            decoded = tff.federated_map(server_decode, (total, summed, state, clients))
             return tff.templates.MeasuredProcessOutput(
                 state=decoded[0], result=decoded[1], measurements=decoded[2]
             )
 
-        return tff.templates.AggregationProcess(
-            tff.federated_computation(lambda: tff.federated_eval(initialize, tff.SERVER)),
-            next_fn,
+        @tff.tensorflow.computation(state_type)
+        def skip_round(round_num):
+            return round_num + 1
+
+        return SplitAggregation(
+            initialize=tff.federated_computation(
+                lambda: tff.federated_eval(initialize, tff.SERVER)
+            ),
+            state_type=state_type,
+            skip_round=skip_round,
+            upload_type=upload_type,
+            diagnostics_type=diagnostics_type,
+            encode=encode,
+            decode=decode,
         )
+
+
+@dataclass(frozen=True)
+class SplitAggregation:
+    """The aggregation round cut at its sum, so that a real secure aggregation protocol (which no
+    TFF runtime performs) can compute it between two TFF computations.
+
+    `encode(state, value)` and `decode(state, total, summed, clients)` emit TFF intrinsics: call
+    them while tracing a `tff.federated_computation`. `encode` returns, placed at CLIENTS, the
+    uploads and the simulation diagnostics (summed in the clear), and the cohort size at SERVER.
+    `decode` takes the sum of the uploads and the sum of the diagnostics of the same `clients`
+    (at SERVER) and returns the aggregation output. For distributed mechanisms the uploads are
+    integer vectors in [0, 2^bits) and their sum is modular; otherwise they are the encoded
+    updates and their sum is plain.
+    """
+
+    initialize: tff.Computation
+    state_type: tff.Type
+    skip_round: tff.Computation  # state -> state after a round whose sum was never released
+    upload_type: tff.Type
+    diagnostics_type: tff.Type
+    encode: Callable[..., tuple]
+    decode: Callable[..., tff.templates.MeasuredProcessOutput]
+
+
+def _secure_part(encoded):
+    """(what goes through the secure sum, what may be summed in the clear): the wrapped integer
+    shares of a distributed mechanism (its unwrapped vector is a simulation-only diagnostic), or
+    the whole encoded update of a central one."""
+    if isinstance(encoded, collections.OrderedDict) and "shares" in encoded:
+        rest = collections.OrderedDict((k, v) for k, v in encoded.items() if k != "shares")
+        return encoded["shares"], rest
+    return encoded, collections.OrderedDict()
+
+
+def _join(upload, rest):
+    if not rest:
+        return upload
+    return collections.OrderedDict(shares=upload, **rest)

@@ -19,7 +19,13 @@ import numpy as np
 from mechanisms.accounting import RdpCurve, RoundPrivacy, Sampling
 from mechanisms.accounting.bisection import least_passing
 from mechanisms.accounting.ddg import DISTRIBUTED_ORDERS
-from mechanisms.discretized import decode_secure_sum, derived_seed, run_epsilon, to_secure_sum
+from mechanisms.discretized import (
+    decode_secure_sum,
+    derived_seed,
+    noise_inflation,
+    run_epsilon,
+    to_secure_sum,
+)
 from mechanisms.rotation import Rotation, padded_dimension
 from mechanisms.scaling import sensitivity_bounds, sum_wrap_probability, tff_scale
 
@@ -41,6 +47,7 @@ class ScaledRoundingMechanism:
     rotation: Rotation
     dim: int
     beta: float = 0.0
+    max_dropout: float = 0.0  # clients provision noise so that this fraction may drop out
     name: ClassVar[str]
     noise_name: ClassVar[str]
     accounting: ClassVar[str]
@@ -74,7 +81,9 @@ class ScaledRoundingMechanism:
             signal_l2=self.scale * self.clip,
             clients=self.clients,
             dim=self.padded_dim,
-            noise_variance=self.clients * (self.local_stddev * self.scale) ** 2,
+            noise_variance=self.clients
+            * (self.local_stddev * self.scale) ** 2
+            * noise_inflation(self.max_dropout),
         )
 
     def encode(self, update, shared_seed, private_seed, cohort):
@@ -140,11 +149,14 @@ class ScaledRoundingMechanism:
             f"norm {self.clip:g}, scale by {self.scale:.4g}",
             f"client: {rounding}randomized rounding to integers",
             f"client: add {self.noise_name} noise (noise multiplier {self.noise_multiplier:.4g} "
-            f"for {self.clients} clients, shared among those present)",
+            f"for {self.clients} clients, shared among those present{self._dropout_note()})",
             f"client: wrap mod 2^{self.bits}",
             f"server: centre the sum, divide by {self.scale:.4g}, undo the {self.rotation} "
             "rotation",
         ]
+
+    def _dropout_note(self) -> str:
+        return f", provisioned for {self.max_dropout:g} dropping" if self.max_dropout else ""
 
     def describe(self) -> dict[str, Any]:
         l2, l1 = self.sensitivity
@@ -155,6 +167,7 @@ class ScaledRoundingMechanism:
             "scale": self.scale,
             "gamma": 1 / self.scale,
             "beta": self.beta,
+            "max_dropout": self.max_dropout,
             "bits": self.bits,
             "rotation": self.rotation,
             "dimension": self.dim,
@@ -163,7 +176,7 @@ class ScaledRoundingMechanism:
             "sensitivity_l1": l1,
             "predicted_wrap_probability": self.wrap_probability(),
             "noise_added_by": f"clients ({self.noise_name} shares; the secure sum carries the "
-            f"noise of {self.clients} clients whoever takes part)",
+            f"noise of {self.clients} clients whoever takes part{self._dropout_note()})",
             "sensitivity": "L2 after rotation, clipping to clip and rounding at scale s",
             "accounting": self.accounting,
         }
@@ -185,6 +198,7 @@ def scaled_rounding_mechanism(
     gamma: float | None = None,
     noise_multiplier: float | None = None,
     target_epsilon: float | None = None,
+    max_dropout: float = 0.0,
 ) -> ScaledRoundingMechanism:
     """DDG or Skellam (`build` is the class) for a run, with TFF's scale unless gamma is given,
     and the noise multiplier calibrated to `target_epsilon` by bisection when not given.
@@ -211,13 +225,14 @@ def scaled_rounding_mechanism(
             rotation=rotation,
             dim=dim,
             beta=beta,
+            max_dropout=max_dropout,
         )
 
     def fitted_scale(z: float) -> float:
-        return tff_scale(
+        return tff_scale(  # with the noise clients add to provision for dropouts
             bits=bits,
             clip=clip,
-            noise_multiplier=z,
+            noise_multiplier=z * math.sqrt(noise_inflation(max_dropout)),
             clients=clients,
             dim=padded,
             wrap_probability=wrap_probability,

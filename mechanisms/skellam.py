@@ -29,7 +29,8 @@ class SkellamMechanism(ScaledRoundingMechanism):
         from mechanisms.noise import skellam
 
         per_client_mean = (self.local_stddev * self.scale) ** 2 / 2
-        return skellam(shape, per_client_mean * clients_share(cohort, self.clients), seed)
+        share = clients_share(cohort, self.clients, self.max_dropout)
+        return skellam(shape, per_client_mean * share, seed)
 
     def round_rdp(self, rate: float) -> np.ndarray:
         l2, l1 = self.sensitivity

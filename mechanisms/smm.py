@@ -21,6 +21,7 @@ from mechanisms.discretized import (
     curve_up_to,
     decode_secure_sum,
     derived_seed,
+    noise_inflation,
     run_epsilon,
     to_secure_sum,
 )
@@ -41,6 +42,7 @@ class SkellamMixtureMechanism:
     dim: int
     linf: float  # coordinate clip (scaled units); the RDP bound holds at orders a with L(a) >= it
     bound: Bound = "general"
+    max_dropout: float = 0.0  # clients provision noise so that this fraction may drop out
     name: str = "smm"
 
     def __post_init__(self):
@@ -73,7 +75,7 @@ class SkellamMixtureMechanism:
             signal_l2=self.gamma * self.clip,
             clients=self.clients,
             dim=self.padded_dim,
-            noise_variance=2 * self.mu_total,
+            noise_variance=2 * self.mu_total * noise_inflation(self.max_dropout),
         )
 
     def encode(self, update, shared_seed, private_seed, cohort):
@@ -87,7 +89,7 @@ class SkellamMixtureMechanism:
         y = tf.clip_by_value(y, -self.linf, self.linf)
         rounding_seed, noise_seed = (derived_seed(private_seed, i) for i in (0, 1))
         z = noise.randomized_round(y, rounding_seed)
-        mean = self.mu * clients_share(cohort, self.clients)
+        mean = self.mu * clients_share(cohort, self.clients, self.max_dropout)
         z = z + noise.skellam(z.shape, mean, noise_seed)
         return to_secure_sum(z, self.bits), {
             "mixture_clip_ratio": tf.cast(ratio, tf.float32),
@@ -120,10 +122,13 @@ class SkellamMixtureMechanism:
             f"client: clip the mixture norm to c = {self.c:.4g}, coordinates to {self.linf:.4g}",
             "client: randomized rounding to integers",
             f"client: add Skellam noise (mu = {self.mu:.4g} for {self.clients} clients, shared "
-            "among those present)",
+            f"among those present{self._dropout_note()})",
             f"client: wrap mod 2^{self.bits}",
             f"server: centre the sum, divide by gamma, undo the {self.rotation} rotation",
         ]
+
+    def _dropout_note(self) -> str:
+        return f", provisioned for {self.max_dropout:g} dropping" if self.max_dropout else ""
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -139,9 +144,10 @@ class SkellamMixtureMechanism:
             "dimension": self.dim,
             "padded_dimension": self.padded_dim,
             "subsampling_bound": self.bound,
+            "max_dropout": self.max_dropout,
             "predicted_wrap_probability": self.wrap_probability(),
             "noise_added_by": "clients (Skellam shares; the secure sum carries the noise of "
-            f"{self.clients} clients whoever takes part)",
+            f"{self.clients} clients whoever takes part{self._dropout_note()})",
             "sensitivity": "mixture norm: E||R(gamma*x)||^2 <= c = (gamma*clip)^2 per client",
             "accounting": "RDP of the Skellam mixture mechanism (Bao et al. 2022: "
             "(1.2a+1)c/(4 mu_total) at integer orders a, valid with coordinates clipped to "
@@ -189,13 +195,15 @@ def smm_mechanism(
     gamma: float | None = None,
     mu: float | None = None,
     target_epsilon: float | None = None,
+    max_dropout: float = 0.0,
 ) -> SkellamMixtureMechanism:
     """SMM for a run: calibrates mu to `target_epsilon` (or takes `mu`), picks gamma for the
     target wrap probability unless given, and sets l_inf at the run's optimal RDP order.
 
     Epsilon depends on gamma and mu only through c / mu_total, so with a target the noise ratio is
     calibrated first and gamma then follows from the modulus in closed form:
-    (M / 2k)² = gamma²·clip²·(n²/d' + 2/ratio) + n/4 (aligned signal, noise, rounding).
+    (M / 2k)² = gamma²·clip²·(n²/d' + 2·inflation/ratio) + n/4 (aligned signal, noise, rounding),
+    the noise inflated by what clients add to provision for `max_dropout`.
     """
     from mechanisms.accounting.smm import smm_calibrate_mu_total
 
@@ -204,6 +212,7 @@ def smm_mechanism(
     padded = padded_dimension(dim, rotation)
     k = wrap_k(wrap_probability)
     headroom = (2.0 ** (bits - 1) / k) ** 2 - clients / 4
+    inflation = noise_inflation(max_dropout)
     if target_epsilon is not None:
         unit_c = 1.0  # calibrate the ratio c / mu_total at c = 1
         ratio = unit_c / smm_calibrate_mu_total(
@@ -219,10 +228,11 @@ def smm_mechanism(
         if gamma is None:
             if headroom <= 0:
                 raise _too_few_bits(bits, clients)
-            gamma = math.sqrt(headroom) / (clip * math.sqrt(clients**2 / padded + 2 / ratio))
+            spread = math.sqrt(clients**2 / padded + 2 * inflation / ratio)
+            gamma = math.sqrt(headroom) / (clip * spread)
         mu = (gamma * clip) ** 2 / ratio / clients
     elif gamma is None:
-        headroom -= 2 * clients * mu
+        headroom -= 2 * clients * mu * inflation
         if headroom <= 0:
             raise _too_few_bits(bits, clients, mu)
         gamma = math.sqrt(headroom) * math.sqrt(padded) / (clip * clients)
@@ -241,6 +251,7 @@ def smm_mechanism(
         dim=dim,
         linf=float(smm_linf([best], mu_total=clients * mu)[0]),
         bound=bound,
+        max_dropout=max_dropout,
     )
 
 

@@ -132,6 +132,13 @@ def account_text(doc: dict) -> str:
             f"{noise['predicted_wrap_probability']:.2g} per coordinate "
             f"({doc['secure_aggregation']})"
         )
+    protocol = doc.get("secure_aggregation_protocol")
+    if protocol:
+        lines.append(
+            f"  protocol      SecAgg+: {protocol['neighbours']} neighbours, threshold "
+            f"{protocol['threshold']}, tolerates {protocol['max_dropout']:g} dropping out "
+            f"(simulated dropout rate {protocol['simulated_dropout_rate']:g})"
+        )
     if doc.get("stopped_by_budget"):
         lines.append(
             f"  budget        max_epsilon {doc['max_epsilon']:g} affords {doc['rounds']} of "

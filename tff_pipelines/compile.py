@@ -12,6 +12,7 @@ import tensorflow_federated as tff
 from mechanisms.factory import PrivateMeanFactory
 from tff_pipelines.models import ModelShape, build_model, loss_and_metrics
 from tff_pipelines.privacy import PrivacyPlan
+from tff_pipelines.secure_round import LearningComponents, SecureAggregationProcess
 
 _OPTIMIZER_BUILDERS = {
     "sgd": tff.learning.optimizers.build_sgdm,
@@ -27,7 +28,7 @@ _OPTIMIZER_BUILDERS = {
 class CompiledSpec:
     """What a spec compiles to: the learning process and how to rebuild its Keras model."""
 
-    process: tff.learning.templates.LearningProcess
+    process: tff.learning.templates.LearningProcess | SecureAggregationProcess
     shape: ModelShape
     keras_model: Callable[[], tf.keras.Model]
     weighting: str
@@ -84,14 +85,51 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
             )
     elif training.algorithm == "fedsgd":
         # FedSGD takes weighted factories only; ours ignore the weights, as DP requires.
+        weighted = aggregator
         if isinstance(aggregator, tff.aggregators.UnweightedAggregationFactory):
-            aggregator = tff.aggregators.as_weighted_aggregator(aggregator)
+            weighted = tff.aggregators.as_weighted_aggregator(aggregator)
         process = tff.learning.algorithms.build_fed_sgd(
-            model_fn, server_optimizer_fn=server_optimizer, model_aggregator=aggregator
+            model_fn, server_optimizer_fn=server_optimizer, model_aggregator=weighted
         )
     else:
         raise ValueError(f"unknown training.algorithm {training.algorithm!r}")
+    if plan.secagg is not None:
+        process = SecureAggregationProcess(
+            process,
+            _components(training, model_fn, server_optimizer),
+            aggregator.create_split(process.get_model_weights.type_signature.result.trainable),
+            settings=plan.secagg,
+            expected_clients=training.clients_per_round,
+            bits=plan.mechanism.bits,
+            seed=spec.seed,
+        )
     return CompiledSpec(process, shape, keras_model, weighting, aggregation)
+
+
+def _components(training, model_fn, server_optimizer) -> LearningComponents:
+    """The processes the algorithm composes, built as tff.learning's builders build them (with
+    uniform client weighting, which DP requires), for a round cut at its sum."""
+    weights_type = tff.learning.models.weights_type_from_model(model_fn)
+    if training.algorithm == "fedavg":
+        client_work = tff.learning.templates.build_model_delta_client_work(
+            model_fn,
+            build_optimizer(training.client_optimizer),
+            client_weighting=tff.learning.ClientWeighting.UNIFORM,
+        )
+    else:
+        # TFF exposes FedSGD's client work only inside build_fed_sgd (TFF 0.87 is pinned).
+        from tensorflow_federated.python.learning.algorithms import fed_sgd
+
+        client_work = fed_sgd._build_fed_sgd_client_work(
+            model_fn, tff.learning.metrics.sum_then_finalize
+        )
+    return LearningComponents(
+        distributor=tff.learning.templates.build_broadcast_process(weights_type),
+        client_work=client_work,
+        finalizer=tff.learning.templates.build_apply_optimizer_finalizer(
+            server_optimizer, weights_type
+        ),
+    )
 
 
 def _aggregator(plan: PrivacyPlan, cohort: int, seed: int, weighting: str):
@@ -100,11 +138,11 @@ def _aggregator(plan: PrivacyPlan, cohort: int, seed: int, weighting: str):
         mechanism = plan.mechanism
         client = [step for step in mechanism.steps() if step.startswith("client")]
         server = [step for step in mechanism.steps() if step.startswith("server")]
-        total = (
-            "modular secure sum (simulated: computed in the clear)"
-            if plan.distributed
-            else "federated sum"
-        )
+        total = "federated sum"
+        if plan.secagg is not None:
+            total = "SecAgg+ modular secure sum"
+        elif plan.distributed:
+            total = "modular secure sum (simulated: computed in the clear)"
         steps = [
             "count the cohort and tell the clients its size",
             "client: flatten the update",

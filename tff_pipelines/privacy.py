@@ -20,6 +20,8 @@ from mechanisms.accounting import (
     epsilon_for_rounds,
 )
 from mechanisms.scaling import BitsTooFewError
+from secure_agg.parameters import SecAggSettings
+from secure_agg.parameters import plan as plan_secagg
 from tff_pipelines.spec.errors import Problem, SpecError
 from tff_pipelines.spec.sections import DISTRIBUTED_DEFAULTS
 
@@ -38,6 +40,7 @@ class PrivacyPlan:
     secure_aggregation: str
     pooled_standardization: bool = False
     wrap_target: float | None = None  # privacy.modclip_prob for the distributed mechanisms
+    secagg: SecAggSettings | None = None  # secure_aggregation.protocol: secagg
 
     @property
     def private(self) -> bool:
@@ -91,12 +94,18 @@ class PrivacyPlan:
         return doc
 
     def report(
-        self, ledger: PrivacyLedger | None, *, rounds: int, stopped_by_budget: bool = False
+        self,
+        ledger: PrivacyLedger | None,
+        *,
+        rounds: int,
+        stopped_by_budget: bool = False,
+        secure_sum: dict[str, Any] | None = None,
     ) -> dict:
         """The privacy.json document: the promise, and every assumption it rests on.
 
         `rounds` are the rounds that ran (or, for a projection, would run); a private run's
-        ledger has recorded exactly those.
+        ledger has recorded exactly those. `secure_sum` is what the secure aggregation protocol
+        saw happen over those rounds (dropouts, refused rounds).
         """
         doc: dict[str, Any] = {
             "private": self.private,
@@ -107,6 +116,8 @@ class PrivacyPlan:
             "secure_aggregation": self.secure_aggregation,
             "rounds": rounds,
         }
+        if self.secagg is not None:
+            doc["secure_aggregation_protocol"] = {**self.secagg.describe(), **(secure_sum or {})}
         if not self.private:
             doc.update(
                 epsilon=None,
@@ -147,6 +158,13 @@ class PrivacyPlan:
                 f"privacy.modclip_prob {self.wrap_target:g}: wrapped coordinates are "
                 "corrupted in the sum (privacy is unaffected); use more bits or a smaller gamma"
             )
+        refused = self.refused_round_probability()
+        if refused > 0.01:
+            found.append(
+                f"about {refused:.0%} of rounds will be refused: with dropout_rate "
+                f"{self.secagg.dropout_rate:g}, more than max_dropout {self.secagg.max_dropout:g} "
+                f"of {self.sampling.cohort} clients often drop out; raise max_dropout"
+            )
         scale = getattr(self.mechanism, "scale", None)
         if scale is not None and scale <= 1:
             found.append(
@@ -154,6 +172,18 @@ class PrivacyPlan:
                 "signal; use more bits or fewer clients per round"
             )
         return found
+
+    def refused_round_probability(self) -> float:
+        """How often a round of the expected cohort loses more clients than it tolerates."""
+        if self.secagg is None or self.secagg.dropout_rate == 0:
+            return 0.0
+        from scipy.stats import binom
+
+        from mechanisms.discretized import fewest_survivors
+
+        n = self.sampling.cohort
+        tolerated = n - fewest_survivors(n, self.secagg.max_dropout)
+        return float(binom.sf(tolerated, n, self.secagg.dropout_rate))
 
     def assumptions(self) -> list[str]:
         cohort = (
@@ -191,20 +221,54 @@ class PrivacyPlan:
             ]
         n = self.sampling.cohort
         return [
-            "clients add the noise and send integer vectors modulo 2^bits to a modular secure "
-            "sum; the server sees only the sum. In this simulation the secure sum is computed "
-            "in the clear (secure_aggregation: simulated), returning exactly what secure "
-            "aggregation would; no cryptographic protocol runs",
-            f"participation: every released sum carries the noise of {n} clients whoever takes "
-            f"part: each of the m clients in a round adds a {n}/m share of it (exact for Skellam "
-            "and SMM noise; discrete Gaussian shares round their sigma up). The count m is "
-            "public, as secure aggregation reveals it",
+            self._secure_sum_assumption(),
+            self._participation_assumption(n),
             "noise comes from TF's stateless Philox generator keyed by the spec seed, the round "
             "and a fingerprint of each client's update: reproducible in simulation; a deployment "
             "draws each client's noise from its own entropy",
             "coordinates of the sum that wrap around modulo 2^bits are corrupted (counted in "
             "the round metric wrapped_coordinates); that affects accuracy, not privacy",
         ]
+
+    def _secure_sum_assumption(self) -> str:
+        sent = (
+            "clients add the noise and send integer vectors modulo 2^bits to a modular secure sum"
+        )
+        if self.secagg is None:
+            return (
+                f"{sent}; the server sees only the sum. In this simulation the secure sum is "
+                "computed in the clear (secure_aggregation: simulated), returning exactly what "
+                "secure aggregation would; no cryptographic protocol runs"
+            )
+        return (
+            f"{sent}, computed by SecAgg+ (X25519 key agreement, HKDF-SHA256, AEAD-encrypted "
+            "Shamir shares over GF(2^521 - 1), ChaCha20 mask expansion). The server is assumed "
+            "honest but curious: it sees public keys, ciphertexts, masked uploads, the shares "
+            "the protocol reveals and the sum; the consistency-check round against a server "
+            "that lies about dropouts is not run, and all parties run in one simulated process"
+        )
+
+    def _participation_assumption(self, n: int) -> str:
+        tolerated = self.secagg.max_dropout if self.secagg is not None else 0.0
+        if tolerated:
+            survivors = f"m - floor({tolerated:g}·m)"
+            share = (
+                f"each of the m clients in a round adds a {n}/({survivors}) share of it, so "
+                f"any {survivors} of them carry it; a round in which more clients drop out is "
+                "refused (nothing is released; it is still charged to epsilon, conservatively)"
+            )
+        else:
+            share = f"each of the m clients in a round adds a {n}/m share of it"
+            if self.secagg is not None:
+                share += (
+                    "; a round in which any client drops out is refused (nothing is released; "
+                    "it is still charged to epsilon, conservatively)"
+                )
+        return (
+            f"participation: every released sum carries the noise of {n} clients whoever takes "
+            f"part: {share} (exact for Skellam and SMM noise; discrete Gaussian shares round "
+            "their sigma up). The count m is public, as secure aggregation reveals it"
+        )
 
 
 def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") -> PrivacyPlan:
@@ -249,9 +313,14 @@ def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") 
     if privacy.is_distributed:
         if dimension is None:
             raise ValueError(f"mechanism {privacy.mechanism!r} needs the model dimension")
-        mechanism = _distributed_mechanism(spec, sampling, dimension, source)
+        secagg = _secagg_settings(spec) if common["secure_aggregation"] == "secagg" else None
+        tolerated = secagg.max_dropout if secagg is not None else 0.0
+        mechanism = _distributed_mechanism(spec, sampling, dimension, source, tolerated)
         return PrivacyPlan(
-            mechanism=mechanism, wrap_target=privacy.setting("modclip_prob"), **common
+            mechanism=mechanism,
+            wrap_target=privacy.setting("modclip_prob"),
+            secagg=secagg,
+            **common,
         )
     raise ValueError(f"unknown privacy.mechanism {privacy.mechanism!r}")
 
@@ -260,7 +329,24 @@ def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") 
 MEANINGLESS_EPSILON = 100.0
 
 
-def _distributed_mechanism(spec, sampling: Sampling, dimension: int, source: str):
+def _secagg_settings(spec) -> SecAggSettings:
+    settings = spec.secure_aggregation
+    neighbours, threshold = plan_secagg(
+        spec.training.clients_per_round,
+        settings.setting("neighbours"),
+        settings.setting("threshold"),
+    )
+    return SecAggSettings(
+        neighbours=neighbours,
+        threshold=threshold,
+        dropout_rate=settings.setting("dropout_rate"),
+        max_dropout=settings.setting("max_dropout"),
+    )
+
+
+def _distributed_mechanism(
+    spec, sampling: Sampling, dimension: int, source: str, max_dropout: float
+):
     """SMM, DDG or Skellam for this spec, or a SpecError naming the field to change."""
     from mechanisms.rotation import padded_dimension
 
@@ -287,6 +373,7 @@ def _distributed_mechanism(spec, sampling: Sampling, dimension: int, source: str
         wrap_probability=privacy.setting("modclip_prob"),
         gamma=privacy.gamma,
         target_epsilon=privacy.target_epsilon,
+        max_dropout=max_dropout,
     )
     try:
         mechanism = _build_distributed(privacy, sampling, arguments)

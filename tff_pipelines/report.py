@@ -78,8 +78,9 @@ def summary(result) -> str:
             f"clip {_fmt(noise.get('clip'))}"
         )
         if "bits" in noise:
+            how = _secure_sum_text(privacy)
             lines.append(
-                f"            {noise['bits']}-bit modular secure sum (simulated in the clear), "
+                f"            {noise['bits']}-bit modular secure sum ({how}), "
                 f"predicted wrap probability {noise['predicted_wrap_probability']:.2g}"
             )
         lines += [f"  warning   {warning}" for warning in privacy.get("warnings", [])]
@@ -94,6 +95,19 @@ def summary(result) -> str:
     if result.saved_model is not None:
         lines.append(f"  model     {result.saved_model}")
     return "\n".join(lines)
+
+
+def _secure_sum_text(privacy: dict[str, Any]) -> str:
+    protocol = privacy.get("secure_aggregation_protocol")
+    if protocol is None:
+        return "simulated in the clear"
+    text = (
+        f"SecAgg+, {protocol['neighbours']} neighbours, threshold {protocol['threshold']}; "
+        f"{protocol['clients_dropped']} clients dropped"
+    )
+    if protocol["rounds_refused"]:
+        text += f", {protocol['rounds_refused']} rounds refused"
+    return text
 
 
 def noise_text(noise: dict[str, Any]) -> str:

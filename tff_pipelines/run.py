@@ -315,6 +315,7 @@ class _Training:
     def loop(self, done: int, progress, on_round) -> bool:
         """Runs rounds done+1.. until the last or the budget; True if the budget stopped it."""
         from tff_pipelines import report
+        from tff_pipelines.secure_round import RoundRefused
 
         spec, plan = self.spec, self.plan
         rounds, every = spec.training.rounds, spec.evaluation.every
@@ -342,7 +343,14 @@ class _Training:
                     break
                 round_started = time.perf_counter()
                 cohort = self.sampler.sample()
-                output = self.process.next(self.state, datasets.for_round(round_num, cohort))
+                try:
+                    output = self.process.next(self.state, datasets.for_round(round_num, cohort))
+                except RoundRefused as refused:
+                    self.log(
+                        f"round {round_num} refused by secure aggregation, model unchanged: "
+                        f"{refused}"
+                    )
+                    output = refused.output
                 self.state = output.state
                 if plan.private:
                     self.ledger.record(event)
@@ -402,6 +410,7 @@ class _Training:
         """privacy.json, the SavedModel and the plots, from the state the loop ended in."""
         from tff_pipelines import report
         from tff_pipelines.export import export_saved_model
+        from tff_pipelines.secure_round import secure_sum_summary
 
         weights = self.process.get_model_weights(self.state)
         final_metrics = self.history[-1] if self.history else {}
@@ -413,6 +422,7 @@ class _Training:
             self.ledger if plan.private else None,
             rounds=self.completed,
             stopped_by_budget=stopped_by_budget,
+            secure_sum=secure_sum_summary(self.history) if plan.secagg is not None else None,
         )
         (self.run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
         saved_model = None

@@ -75,9 +75,12 @@ def _table(section: Mapping[str, Any], *, prefix: str, top_level: bool = False) 
 
 def _type_text(node: Mapping[str, Any]) -> str:
     if "enum" in node:
-        return "one of " + ", ".join(f"`{value}`" for value in node["enum"])
+        return "one of " + ", ".join(f"`{show_value(v) if v is None else v}`" for v in node["enum"])
     if "allOf" in node:
         return "optimizer mapping (see [Optimizers](#optimizers))"
+    if "anyOf" in node:  # e.g. an integer or one of some words
+        bounds = {key: node[key] for key in _BOUND_SYMBOLS if key in node}
+        return " or ".join(_type_text({**branch, **bounds}) for branch in node["anyOf"])
     kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
     words = []
     for kind in kinds:
@@ -93,9 +96,11 @@ def _type_text(node: Mapping[str, Any]) -> str:
     return _escape(text)
 
 
+_BOUND_SYMBOLS = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
+
+
 def _bounds(node: Mapping[str, Any]) -> str:
-    symbols = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
-    bounds = [f"{symbol} {node[key]}" for key, symbol in symbols.items() if key in node]
+    bounds = [f"{symbol} {node[key]}" for key, symbol in _BOUND_SYMBOLS.items() if key in node]
     return f" ({', '.join(bounds)})" if bounds else ""
 
 

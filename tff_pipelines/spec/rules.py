@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mechanisms.scaling import min_bits
+from secure_agg import parameters as secagg_parameters
 from tff_pipelines.spec.errors import NO_VALUE
 from tff_pipelines.spec.sections import (
     BUILTIN_TASKS,
     DISTRIBUTED_DEFAULTS,
     DISTRIBUTED_MECHANISMS,
     IMAGE_SOURCES,
+    SECAGG_DEFAULTS,
     USER_FILE_SOURCES,
     DataSpec,
 )
@@ -136,9 +138,72 @@ def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
     if view.get("secure_aggregation.protocol") == "none":
         yield (
             "secure_aggregation.protocol",
-            f"'{mechanism}' adds noise on the clients and needs a secure sum: use 'simulated' "
-            "or 'auto'",
+            f"'{mechanism}' adds noise on the clients and needs a secure sum: use 'secagg', "
+            "'simulated' or 'auto'",
         )
+
+
+def _secagg_sums_integers(view: View) -> Iterator[Finding]:
+    """SecAgg+ adds integers modulo 2^bits, which only the distributed mechanisms send; its
+    settings mean nothing under another protocol."""
+    protocol, mechanism = view["secure_aggregation.protocol"], view["privacy.mechanism"]
+    if protocol == "secagg" and mechanism not in DISTRIBUTED_MECHANISMS:
+        yield (
+            "secure_aggregation.protocol",
+            f"'secagg' sums integer vectors modulo 2^bits, which mechanism '{mechanism}' does "
+            f"not send; use privacy.mechanism {', '.join(DISTRIBUTED_MECHANISMS)}",
+        )
+    if protocol == "secagg":
+        return
+    for name in SECAGG_DEFAULTS:
+        if view.get(f"secure_aggregation.{name}") not in (None, NO_VALUE):
+            yield (
+                f"secure_aggregation.{name}",
+                "is used only by secure_aggregation.protocol 'secagg'; remove it or use secagg",
+            )
+
+
+def _secagg_graph_fits_cohort(view: View) -> Iterator[Finding]:
+    """k even and below the cohort (the neighbours sit on a ring), k/2 < t <= k, and dropouts
+    simulated below the tolerated fraction."""
+    if view["secure_aggregation.protocol"] != "secagg":
+        return
+    cohort = view["training.clients_per_round"]
+    setting = _secagg_setting(view)
+    neighbours = setting("neighbours")
+    if isinstance(neighbours, int):
+        if neighbours >= cohort:
+            yield (
+                "secure_aggregation.neighbours",
+                f"must be below training.clients_per_round ({cohort}): a client has at most "
+                f"{cohort - 1} others to pair with; use 'all' for everyone",
+            )
+            return
+        if neighbours % 2:
+            yield (
+                "secure_aggregation.neighbours",
+                "must be even: each client pairs with k/2 clients on either side of a random ring",
+            )
+            return
+    k, t = secagg_parameters.plan(cohort, neighbours, setting("threshold"))
+    problem = secagg_parameters.threshold_problem(cohort - 1 if k is None else k, t)
+    if problem is not None:
+        yield "secure_aggregation.threshold", problem
+    rate, tolerated = setting("dropout_rate"), setting("max_dropout")
+    if rate > 0 and tolerated <= rate:
+        yield (
+            "secure_aggregation.max_dropout",
+            f"must exceed dropout_rate ({rate:g}): rounds in which more than max_dropout of the "
+            "cohort drops are refused, and at max_dropout <= dropout_rate most would be",
+        )
+
+
+def _secagg_setting(view: View) -> Callable[[str], Any]:
+    def setting(name: str) -> Any:
+        value = view[f"secure_aggregation.{name}"]
+        return SECAGG_DEFAULTS[name] if value is None else value
+
+    return setting
 
 
 def _bits_fit_cohort(view: View) -> Iterator[Finding]:
@@ -340,6 +405,8 @@ RULES: tuple[Rule, ...] = (
     _fields_match_mechanism,
     _distributed_needs_rdp_and_poisson,
     _bits_fit_cohort,
+    _secagg_sums_integers,
+    _secagg_graph_fits_cohort,
 )
 
 

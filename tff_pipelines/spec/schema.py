@@ -106,6 +106,12 @@ def _union_schema(members: list[dict[str, Any]]) -> dict[str, Any]:
         # Literal[...] | None: one enum with null among the choices.
         values = [v for m in enums for v in m["enum"]]
         return {"enum": values + [None] * (len(enums) < len(members))}
+    if enums:
+        # int | Literal["all", ...] (| None): a typed branch and an enum branch.
+        typed = [m for m in members if "enum" not in m and m != {"type": "null"}]
+        values = [v for m in enums for v in m["enum"]]
+        values += [None] * (len(typed) + len(enums) < len(members))
+        return {"anyOf": [_union_schema(typed), {"enum": values}]}
     merged: dict[str, Any] = {"type": []}
     for member in members:
         if set(member) - {"type", "items"}:

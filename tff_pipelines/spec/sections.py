@@ -25,7 +25,7 @@ Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam"]
 Rotation = Literal["hadamard", "dft"]
 SubsamplingBound = Literal["general", "tight"]
 Accountant = Literal["rdp", "pld"]
-SecureAggregationProtocol = Literal["auto", "none", "simulated"]
+SecureAggregationProtocol = Literal["auto", "none", "simulated", "secagg"]
 Progress = Literal["auto", "always", "never"]
 
 SOURCES: Final = get_args(Source)
@@ -38,6 +38,13 @@ DISTRIBUTED_DEFAULTS: Final[Mapping[str, Any]] = {
     "modclip_prob": 1e-4,
     "subsampling_bound": "general",
     "beta": 0.0,
+}
+# SecAgg+ settings; null in a file means these.
+SECAGG_DEFAULTS: Final[Mapping[str, Any]] = {
+    "neighbours": "auto",
+    "threshold": "auto",
+    "dropout_rate": 0.0,
+    "max_dropout": 0.0,
 }
 OPTIMIZERS: Final = get_args(OptimizerName)
 USER_FILE_SOURCES: Final = ("csv", "npz")
@@ -434,9 +441,53 @@ class SecureAggregationSpec:
     protocol: SecureAggregationProtocol = field(
         default="auto",
         metadata=describe(
-            doc="How client updates are summed. 'simulated': a modular secure sum computed in "
-            "the clear, as secure aggregation would return it (the server sees only the sum). "
-            "'none': a plain sum. 'auto' = simulated for smm, ddg and skellam, else none."
+            doc="How client updates are summed. 'secagg': the SecAgg+ protocol (Bonawitz et al. "
+            "2017; Bell et al. 2020: key agreement, Shamir-shared keys, masks that cancel in the "
+            "sum, dropout recovery) computes every round's modular sum; smm, ddg and skellam only. "
+            "'simulated': the modular sum computed in the clear, as secure aggregation would "
+            "return it. 'none': a plain sum. 'auto' = simulated for smm, ddg and skellam, else "
+            "none."
+        ),
+    )
+    neighbours: int | Literal["all", "auto"] | None = field(
+        default=None,
+        metadata=describe(
+            minimum=2,
+            doc="secagg: how many other clients each client pairs masks with (k, even, below "
+            "clients_per_round); 'all' = every other client (original SecAgg); 'auto' = the "
+            "smallest even k >= 2*log2(clients_per_round) (SecAgg+'s O(log n) degree; Bell et "
+            "al. derive the constant from the corruption and dropout they tolerate). In a round "
+            "with fewer clients, all of them pair. null = auto.",
+        ),
+    )
+    threshold: int | Literal["auto"] | None = field(
+        default=None,
+        metadata=describe(
+            minimum=1,
+            doc="secagg: how many of a client's neighbours must answer to rebuild its secrets "
+            "(t, with k/2 < t <= k, so the server never gets both secrets of one client); "
+            "'auto' = k/2 + 1, the most dropouts tolerated. In a round whose cohort forces fewer "
+            "neighbours, t shrinks in proportion and stays above half. null = auto.",
+        ),
+    )
+    dropout_rate: float | None = field(
+        default=None,
+        metadata=describe(
+            minimum=0,
+            exclusive_maximum=1,
+            doc="secagg, simulation: each client of a round drops out after the masks are agreed "
+            "and before it uploads, with this probability (seeded). null = 0.",
+        ),
+    )
+    max_dropout: float | None = field(
+        default=None,
+        metadata=describe(
+            minimum=0,
+            exclusive_maximum=1,
+            doc="secagg: the fraction of a cohort that may drop out. Clients add enough noise "
+            "that any cohort - floor(max_dropout*cohort) of them carry the accounted noise; a "
+            "round with more dropouts is refused (nothing released, the model unchanged). "
+            "Higher values cost modulus headroom. null = 0.",
         ),
     )
 
@@ -444,6 +495,11 @@ class SecureAggregationSpec:
         if self.protocol != "auto":
             return self.protocol
         return "simulated" if mechanism in DISTRIBUTED_MECHANISMS else "none"
+
+    def setting(self, name: str) -> Any:
+        """A SecAgg+ field with its documented default filled in."""
+        value = getattr(self, name)
+        return SECAGG_DEFAULTS[name] if value is None else value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

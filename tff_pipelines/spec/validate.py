@@ -106,7 +106,7 @@ def _translate_alternatives(error: ValidationError) -> Iterator[tuple[str, Any, 
 
 def _describe(schema: Mapping[str, Any]) -> str:
     if "enum" in schema:
-        return "one of: " + ", ".join(str(value) for value in schema["enum"])
+        return "one of: " + ", ".join("null" if v is None else str(v) for v in schema["enum"])
     kinds = schema.get("type", [])
     kinds = kinds if isinstance(kinds, list) else [kinds]
     return " or ".join(_TYPE_WORDS[kind] for kind in kinds)

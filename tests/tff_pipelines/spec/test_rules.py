@@ -262,3 +262,77 @@ def test_rules_skip_fields_that_already_have_a_problem():
 def test_every_rule_is_documented():
     for rule in RULES:
         assert rule.__doc__ and rule.__doc__.strip(), rule.__name__
+
+
+SECAGG_PRIVACY = {"mechanism": "skellam", "target_epsilon": 4.0}
+SECAGG_TRAINING = {**POISSON, "clients_per_round": 20}
+
+
+def secagg_spec(**settings) -> dict:
+    return spec(
+        {"clients": 200},
+        privacy=SECAGG_PRIVACY,
+        training=SECAGG_TRAINING,
+        secure_aggregation={"protocol": "secagg", **settings},
+    )
+
+
+def test_secagg_with_defaults_and_with_every_setting_is_valid():
+    assert problems_of(secagg_spec()) == {}
+    settings = {"neighbours": 10, "threshold": 7, "dropout_rate": 0.1, "max_dropout": 0.3}
+    assert problems_of(secagg_spec(**settings)) == {}
+    assert problems_of(secagg_spec(neighbours="all", threshold=12)) == {}
+
+
+def test_secagg_sums_integers_only():
+    bad = spec(privacy=GAUSSIAN, secure_aggregation={"protocol": "secagg"})
+    assert list(problems_of(bad)) == ["secure_aggregation.protocol"]
+    assert "smm, ddg, skellam" in problems_of(bad)["secure_aggregation.protocol"]
+
+
+@pytest.mark.parametrize("name, value", [("neighbours", 4), ("threshold", 3), ("max_dropout", 0.1)])
+def test_secagg_settings_need_the_secagg_protocol(name, value):
+    simulated = spec(
+        {"clients": 200},
+        privacy=SECAGG_PRIVACY,
+        training=SECAGG_TRAINING,
+        secure_aggregation={"protocol": "simulated", name: value},
+    )
+    problems = problems_of(simulated)
+    assert list(problems) == [f"secure_aggregation.{name}"]
+    assert "only by secure_aggregation.protocol 'secagg'" in problems[f"secure_aggregation.{name}"]
+
+
+@pytest.mark.parametrize(
+    "settings, path, words",
+    [
+        ({"neighbours": 20}, "secure_aggregation.neighbours", "below training.clients_per_round"),
+        ({"neighbours": 7}, "secure_aggregation.neighbours", "must be even"),
+        ({"neighbours": 10, "threshold": 5}, "secure_aggregation.threshold", "exceed half"),
+        ({"neighbours": 10, "threshold": 11}, "secure_aggregation.threshold", "cannot exceed"),
+        ({"neighbours": "all", "threshold": 9}, "secure_aggregation.threshold", "exceed half"),
+        ({"dropout_rate": 0.2}, "secure_aggregation.max_dropout", "must exceed dropout_rate"),
+        (
+            {"dropout_rate": 0.2, "max_dropout": 0.2},
+            "secure_aggregation.max_dropout",
+            "must exceed dropout_rate",
+        ),
+    ],
+)
+def test_unsafe_or_unusable_secagg_settings_name_the_field(settings, path, words):
+    problems = problems_of(secagg_spec(**settings))
+    assert list(problems) == [path]
+    assert words in problems[path]
+
+
+def test_secagg_settings_have_types_and_bounds():
+    problems = problems_of(
+        secagg_spec(neighbours="most", threshold=0, dropout_rate=1.0, max_dropout=-0.1)
+    )
+    assert set(problems) == {
+        "secure_aggregation.neighbours",
+        "secure_aggregation.threshold",
+        "secure_aggregation.dropout_rate",
+        "secure_aggregation.max_dropout",
+    }
+    assert "all" in problems["secure_aggregation.neighbours"]
