@@ -1,6 +1,7 @@
 """The privacy plan of distributed mechanisms: calibration, the report, and spec errors."""
 
 import pytest
+from scipy.stats import binom
 
 from tff_pipelines.privacy import plan_privacy
 from tff_pipelines.spec import parse_spec
@@ -9,12 +10,13 @@ from tff_pipelines.spec.errors import SpecError
 DIMENSION = 25_450  # the MNIST MLP-32 of the example specs
 
 
-def _spec(**privacy):
+def _spec(secure_aggregation=None, **privacy):
     return parse_spec(
         {
             "data": {"source": "mnist5k", "clients": 1000},
             "training": {"rounds": 20, "clients_per_round": 100, "sampling": "poisson"},
             "privacy": {"delta": 1e-5, **privacy},
+            "secure_aggregation": secure_aggregation or {},
         },
         source="test.yaml",
     )
@@ -90,3 +92,43 @@ def test_a_model_the_rotation_cannot_take_is_a_spec_error():
 def test_distributed_plans_need_the_dimension():
     with pytest.raises(ValueError, match="dimension"):
         plan_privacy(_spec(mechanism="smm", target_epsilon=3.0))
+
+
+@pytest.mark.parametrize("mechanism", ["smm", "ddg", "skellam"])
+def test_secagg_provisions_noise_for_dropouts_within_the_modulus(mechanism):
+    """With max_dropout, clients add up to 1/(1 - max_dropout) times the accounted noise: epsilon
+    is unchanged, and the scale shrinks so the larger noise still wraps at modclip_prob."""
+    privacy = dict(mechanism=mechanism, target_epsilon=3.0, bits=16)
+    secagg = {"protocol": "secagg", "dropout_rate": 0.1, "max_dropout": 0.3}
+    plain = plan_privacy(_spec(**privacy), dimension=DIMENSION).projection()
+    tolerant = plan_privacy(
+        _spec(secure_aggregation=secagg, **privacy), dimension=DIMENSION
+    ).projection()
+    assert tolerant["epsilon"] == pytest.approx(plain["epsilon"], rel=1e-4)
+    assert tolerant["noise"]["predicted_wrap_probability"] == pytest.approx(1e-4, rel=1e-6)
+    assert tolerant["noise"]["max_dropout"] == 0.3
+    scale = "gamma" if mechanism == "smm" else "scale"
+    assert tolerant["noise"][scale] < plain["noise"][scale]
+    assert tolerant["secure_aggregation"] == "secagg"
+    protocol = tolerant["secure_aggregation_protocol"]
+    assert protocol["neighbours"] == 14 and protocol["threshold"] == 8  # auto at 100 clients
+    assert any("m - floor(0.3·m)" in a for a in tolerant["assumptions"])
+    assert any("honest but curious" in a for a in tolerant["assumptions"])
+    assert tolerant["warnings"] == []
+
+
+def test_secagg_warns_when_many_rounds_would_be_refused():
+    secagg = {"protocol": "secagg", "dropout_rate": 0.1, "max_dropout": 0.11}
+    plan = plan_privacy(
+        _spec(secure_aggregation=secagg, mechanism="skellam", target_epsilon=3.0),
+        dimension=DIMENSION,
+    )
+    # More than floor(0.11 * 100) = 11 of 100 clients drop: P(Binomial(100, 0.1) > 11).
+    assert plan.refused_round_probability() == pytest.approx(binom.sf(11, 100, 0.1), rel=1e-12)
+    assert any("rounds will be refused" in w for w in plan.warnings())
+    without = {"protocol": "secagg", "max_dropout": 0.11}
+    quiet = plan_privacy(
+        _spec(secure_aggregation=without, mechanism="skellam", target_epsilon=3.0),
+        dimension=DIMENSION,
+    )
+    assert quiet.refused_round_probability() == 0.0 and quiet.warnings() == []
