@@ -4,13 +4,15 @@ Workload (tff-stack.md): MNIST-5k, MLP 784-128-10, 100 clients, 10 per round, 1 
 batch 20. Variants: (a) a hand-written plain TFF FedAvg loop, (b) our pipeline with
 `mechanism: none`, (c) our pipeline with `gaussian`, (d) centralized Keras on the same examples.
 Distributed DP, Poisson-sampled cohorts (rate 0.1) and 16 bits: (e) `none`, (f) `smm`, (g) `ddg`,
-(h) `skellam`; f/e, g/e and h/e are what the secure-sum mechanisms cost.
+(h) `skellam`; f/e, g/e and h/e are what the secure-sum mechanisms cost. SecAgg+ computing the
+sum of (f) for real: (i) no dropout, (j) 10% of each cohort dropping (max_dropout 0.3); i/f is
+what the masking protocol adds.
 The variants are interleaved over several passes (these machines are noisy) and the median round
 is reported. A pipeline round is timed end to end (sampling, training, accounting, metrics,
 TensorBoard, checkpoint); the plain loop around data preparation and `next`. Both shuffle client
 data in NumPy, so the ratio measures what the framework adds, not a different input pipeline.
 
-    uv run python bench/round_time.py [--rounds 25] [--passes 3] [--json FILE]
+    uv run python bench/round_time.py [--rounds 25] [--passes 3] [--only fij] [--json FILE]
 """
 
 from __future__ import annotations
@@ -44,7 +46,15 @@ DISTRIBUTED = {
 }
 
 
-def reference_spec(mechanism: str, rounds: int, sampling: str = "fixed") -> dict:
+SECAGG = {
+    "i": {"protocol": "secagg"},
+    "j": {"protocol": "secagg", "dropout_rate": 0.1, "max_dropout": 0.3},
+}
+
+
+def reference_spec(
+    mechanism: str, rounds: int, sampling: str = "fixed", secure_aggregation: dict | None = None
+) -> dict:
     privacy = {"mechanism": mechanism}
     if mechanism == "gaussian":
         privacy.update(clip=1.0, noise_multiplier=1.0)
@@ -64,13 +74,14 @@ def reference_spec(mechanism: str, rounds: int, sampling: str = "fixed") -> dict
         "privacy": privacy,
         "evaluation": {"every": 0},
         "output": {"export": False, "plots": False},
+        "secure_aggregation": secure_aggregation or {},
     }
 
 
 def pipeline_round_seconds(
-    mechanism: str, rounds: int, sampling: str = "fixed"
+    mechanism: str, rounds: int, sampling: str = "fixed", secure_aggregation: dict | None = None
 ) -> tuple[list[float], int]:
-    spec = parse_spec(reference_spec(mechanism, rounds, sampling))
+    spec = parse_spec(reference_spec(mechanism, rounds, sampling, secure_aggregation))
     stamps: list[float] = []
     examples: list[int] = []
 
@@ -168,6 +179,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--only", help="measure only these variants (letters), print them")
     args = parser.parse_args()
 
     variants = {
@@ -178,7 +190,11 @@ def main() -> None:
         "f": lambda: pipeline_round_seconds("smm", args.rounds, "poisson"),
         "g": lambda: pipeline_round_seconds("ddg", args.rounds, "poisson"),
         "h": lambda: pipeline_round_seconds("skellam", args.rounds, "poisson"),
+        "i": lambda: pipeline_round_seconds("smm", args.rounds, "poisson", SECAGG["i"]),
+        "j": lambda: pipeline_round_seconds("smm", args.rounds, "poisson", SECAGG["j"]),
     }
+    if args.only:
+        variants = {key: variants[key] for key in args.only}
     samples: dict[str, list[float]] = {key: [] for key in variants}
     examples: dict[str, int] = {}
     with runtime.session():
@@ -187,6 +203,10 @@ def main() -> None:
                 times, per_round = measure()
                 samples[key] += times
                 examples[key] = per_round
+    if args.only:
+        for key, times in samples.items():
+            print(f"{key}: median {statistics.median(times):.3f} s over {len(times)} rounds")
+        return
     central = centralized_examples_per_second()
     median = {k: statistics.median(v) for k, v in samples.items()}
     result = {
@@ -201,6 +221,8 @@ def main() -> None:
             "f_pipeline_smm_16bits": median["f"],
             "g_pipeline_ddg_16bits": median["g"],
             "h_pipeline_skellam_16bits": median["h"],
+            "i_pipeline_smm_secagg": median["i"],
+            "j_pipeline_smm_secagg_10pct_dropout": median["j"],
         },
         "examples_per_second": {
             "b_pipeline_none": examples["b"] / median["b"],
@@ -213,8 +235,10 @@ def main() -> None:
             "f/e": median["f"] / median["e"],
             "g/e": median["g"] / median["e"],
             "h/e": median["h"] / median["e"],
+            "i/f": median["i"] / median["f"],
+            "j/f": median["j"] / median["f"],
         },
-        "targets": {"b/a": 1.10, "c/a": 1.20, "f/e": 1.2, "g/e": 1.2, "h/e": 1.2},
+        "targets": {"b/a": 1.10, "c/a": 1.20, "f/e": 1.2, "g/e": 1.2, "h/e": 1.2, "i/f": 1.5},
     }
     print("| variant | s/round | examples/s |")
     print("|---|---|---|")
@@ -229,6 +253,8 @@ def main() -> None:
         ("f", "(f) pipeline, smm 16 bits"),
         ("g", "(g) pipeline, ddg 16 bits"),
         ("h", "(h) pipeline, skellam 16 bits"),
+        ("i", "(i) pipeline, smm 16 bits, SecAgg+"),
+        ("j", "(j) pipeline, smm 16 bits, SecAgg+, 10% dropout"),
     ):
         print(f"| {label} | {median[key]:.3f} | {examples[key] / median[key]:,.0f} |")
     ratios = result["ratios"]
@@ -239,6 +265,10 @@ def main() -> None:
     print(
         f"f/e (smm) = {ratios['f/e']:.3f}, g/e (ddg) = {ratios['g/e']:.3f}, "
         f"h/e (skellam) = {ratios['h/e']:.3f} (target ≤ 1.2)"
+    )
+    print(
+        f"i/f (SecAgg+) = {ratios['i/f']:.3f} (target ≤ 1.5), "
+        f"j/f (SecAgg+, 10% dropout) = {ratios['j/f']:.3f}"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

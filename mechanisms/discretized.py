@@ -38,15 +38,19 @@ def decode_secure_sum(
     summed, shared_seed, *, bits: int, scale: float, rotation: Rotation, dim: int
 ) -> tuple[Any, dict[str, Any]]:
     """The server's side: centre the modular sum, divide by the clients' scale, undo the
-    rotation; and count the coordinates that wrapped around M (from the unwrapped sum)."""
+    rotation; and, when the simulation also summed the unwrapped vectors, count the coordinates
+    that wrapped around M (a real secure aggregation has no such sum to compare with)."""
     import tensorflow as tf
 
     from mechanisms.rotation import unrotate
 
     total = modular.centre(summed["shares"], bits)
-    wrapped = tf.reduce_sum(tf.cast(tf.not_equal(total, summed["exact"]), tf.int32))
+    diagnostics = {}
+    if "exact" in summed:
+        different = tf.not_equal(total, summed["exact"])
+        diagnostics["wrapped_coordinates"] = tf.reduce_sum(tf.cast(different, tf.int32))
     real = tf.cast(tf.cast(total, tf.float64) / scale, tf.float32)
-    return unrotate(real, shared_seed, rotation, dim), {"wrapped_coordinates": wrapped}
+    return unrotate(real, shared_seed, rotation, dim), diagnostics
 
 
 def fewest_survivors(cohort: int, max_dropout: float) -> int:

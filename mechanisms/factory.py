@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from mechanisms.base import Mechanism
+from secure_agg.packing import word_dtype
 
 _SEED_MASK = (1 << 63) - 1
 _CLIENT_STREAM = 1  # private seeds live in a stream of their own, apart from the shared seed
@@ -67,9 +68,15 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
 
         return tff.templates.AggregationProcess(parts.initialize, next_fn)
 
-    def create_split(self, value_type) -> SplitAggregation:
-        """The round in two halves around the sum of the clients' `uploads`, for a secure
-        aggregation protocol that runs outside TFF (see `SplitAggregation`)."""
+    def create_split(self, value_type, *, secure_bits: int | None = None) -> SplitAggregation:
+        """The round in two halves around the sum of the clients' uploads, for a secure
+        aggregation protocol that runs outside TFF (see `SplitAggregation`).
+
+        With `secure_bits` (a distributed mechanism's modulus bits) the uploads are only the
+        wrapped integer vectors, in the narrowest unsigned words that hold them, and the sum
+        comes back as int64: no unwrapped vector leaves a client, as with real secure
+        aggregation.
+        """
         tensor_types = tff.structure.flatten(value_type)
         if not all(isinstance(t, tff.TensorType) and t.dtype == np.float32 for t in tensor_types):
             raise TypeError(f"PrivateMeanFactory aggregates float32 tensors, got {value_type}")
@@ -98,13 +105,21 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
                 flat, shared, private_seed(shared, flat), cohort
             )
             upload, rest = _secure_part(encoded)
+            if secure_bits is not None:
+                upload, rest = tf.cast(upload, word_dtype(secure_bits)), collections.OrderedDict()
             return upload, collections.OrderedDict(rest=rest, diagnostics=diagnostics)
 
         upload_type, diagnostics_type = client_encode.type_signature.result
+        total_type = upload_type
+        if secure_bits is not None:
+            total_type = tff.TensorType(np.int64, upload_type.shape)
 
-        @tff.tensorflow.computation(upload_type, diagnostics_type, state_type, np.int32)
+        @tff.tensorflow.computation(total_type, diagnostics_type, state_type, np.int32)
         def server_decode(total, summed, round_num, clients):
-            encoded = _join(total, summed["rest"])
+            if secure_bits is not None:
+                encoded = collections.OrderedDict(shares=total)
+            else:
+                encoded = _join(total, summed["rest"])
             total, server_diagnostics = mechanism.decode(encoded, round_seed(round_num))
             mean = tf.cast(total, tf.float32) / denominator
             parts = tf.split(mean, sizes)
@@ -139,7 +154,7 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
             ),
             state_type=state_type,
             skip_round=skip_round,
-            upload_type=upload_type,
+            total_type=total_type,
             diagnostics_type=diagnostics_type,
             encode=encode,
             decode=decode,
@@ -163,7 +178,7 @@ class SplitAggregation:
     initialize: tff.Computation
     state_type: tff.Type
     skip_round: tff.Computation  # state -> state after a round whose sum was never released
-    upload_type: tff.Type
+    total_type: tff.Type
     diagnostics_type: tff.Type
     encode: Callable[..., tuple]
     decode: Callable[..., tff.templates.MeasuredProcessOutput]

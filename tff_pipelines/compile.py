@@ -97,7 +97,10 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
         process = SecureAggregationProcess(
             process,
             _components(training, model_fn, server_optimizer),
-            aggregator.create_split(process.get_model_weights.type_signature.result.trainable),
+            aggregator.create_split(
+                process.get_model_weights.type_signature.result.trainable,
+                secure_bits=plan.mechanism.bits,
+            ),
             settings=plan.secagg,
             expected_clients=training.clients_per_round,
             bits=plan.mechanism.bits,

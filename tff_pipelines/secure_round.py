@@ -72,6 +72,12 @@ class SecureAggregationProcess:
         self.get_model_weights = base.get_model_weights
         self.set_model_weights = base.set_model_weights
         self._upload, self._finish, self._skip = _cut_round(base, components, aggregation)
+        _, total_type, summed_type, _, _ = self._finish.type_signature.parameter
+        self._empty_total = np.zeros(total_type.member.shape, np.int64)
+        self._zero_diagnostics = tree.map_structure(
+            lambda t: np.zeros(t.shape, t.dtype),
+            tff.structure.to_odict_or_tuple(summed_type.member),
+        )
 
     def next(self, state, client_data) -> tff.learning.templates.LearningProcessOutput:
         uploads, diagnostics, held = self._upload(state, client_data)
@@ -83,7 +89,7 @@ class SecureAggregationProcess:
         measured: dict[str, Any] = {"secagg_dropped": len(dropped)}
         try:
             if cohort == 0:  # nobody sampled: the empty sum carries no data
-                total, uploaded = np.zeros(self._upload_length, np.int64), ()
+                total, uploaded = self._empty_total, ()
             else:
                 result = secure_sum(
                     [np.asarray(u) for u in uploads],
@@ -106,17 +112,6 @@ class SecureAggregationProcess:
         new_state, metrics = self._finish(state, total, summed, np.int32(len(uploaded)), held)
         return tff.learning.templates.LearningProcessOutput(
             new_state, _with_aggregator_metrics(metrics, measured)
-        )
-
-    @property
-    def _upload_length(self) -> int:
-        return int(np.prod(self._finish.type_signature.parameter[1].member.shape))
-
-    @property
-    def _zero_diagnostics(self):
-        member = self._finish.type_signature.parameter[2].member
-        return tree.map_structure(
-            lambda t: np.zeros(t.shape, t.dtype), tff.structure.to_odict_or_tuple(member)
         )
 
     def _refused(self, state, held, measured):
@@ -161,7 +156,7 @@ def _cut_round(
         return uploads, diagnostics, held
 
     held_type = upload.type_signature.result[2]
-    total_type = tff.FederatedType(aggregation.upload_type, tff.SERVER)
+    total_type = tff.FederatedType(aggregation.total_type, tff.SERVER)
     summed_type = tff.FederatedType(aggregation.diagnostics_type, tff.SERVER)
     clients_type = tff.FederatedType(np.int32, tff.SERVER)
 
