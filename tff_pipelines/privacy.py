@@ -226,8 +226,14 @@ class PrivacyPlan:
             "noise comes from TF's stateless Philox generator keyed by the spec seed, the round "
             "and a fingerprint of each client's update: reproducible in simulation; a deployment "
             "draws each client's noise from its own entropy",
-            "coordinates of the sum that wrap around modulo 2^bits are corrupted (counted in "
-            "the round metric wrapped_coordinates); that affects accuracy, not privacy",
+            "coordinates of the sum that wrap around modulo 2^bits are corrupted ("
+            + (
+                "the server cannot count them, as it never sees the plain sum; "
+                "predicted_wrap_probability says how often"
+                if self.secagg is not None
+                else "counted in the round metric wrapped_coordinates"
+            )
+            + "); that affects accuracy, not privacy",
         ]
 
     def _secure_sum_assumption(self) -> str:

@@ -112,3 +112,21 @@ def test_ddg_accounts_tau_over_the_population():
     )
     ours = mechanism.round_privacy(Sampling("poisson", population=40, cohort=4)).rdp
     assert np.all(np.asarray(ours) >= expected_cohort_only - 1e-12)
+
+
+@BOTH
+@pytest.mark.parametrize("survivors", [7, 10])
+def test_provisioned_for_dropouts_the_fewest_survivors_carry_the_accounted_noise(
+    build, survivors
+):
+    """Cohort 10, max_dropout 0.3: any 7 uploads must carry the noise the accountant assumed;
+    all 10 carry at most 10/7 of it (what the modulus is sized for)."""
+    mechanism = _mechanism(build, noise_multiplier=0.8, scale=50.0, dim=8192, max_dropout=0.3)
+    decoded, _, _ = release(mechanism, [np.zeros(8192)] * survivors, cohort=10)
+    accounted = (mechanism.noise_multiplier * mechanism.clip) ** 2
+    if build is SkellamMechanism:  # Poisson shares add up exactly: 4/7 of 4 clients' noise each
+        assert decoded.var() == pytest.approx(accounted * survivors / 7, rel=0.05)
+    else:  # discrete Gaussian shares round sigma up
+        sigma = math.ceil(0.8 / 2 * 50 * math.sqrt(4 / 7))
+        assert decoded.var() == pytest.approx(survivors * sigma**2 / 50**2, rel=0.05)
+        assert decoded.var() >= accounted * survivors / 7 * 0.95

@@ -112,3 +112,26 @@ def test_too_many_dropouts_refuse_the_round_and_leave_the_model_as_it_was(tmp_pa
     assert protocol["refused_rounds"] == [r["round"] for r in refused]
     # Refused rounds are charged anyway (conservative): epsilon covers all four rounds.
     assert len(result.privacy["epsilon_per_round"]) == 4
+
+
+@pytest.mark.parametrize("mechanism", ["ddg", "skellam"])
+def test_ddg_and_skellam_run_through_secagg_with_dropouts(mechanism, tmp_path):
+    overrides = [
+        "training.rounds=2",
+        "training.clients_per_round=20",
+        "evaluation.every=0",
+        "output.export=false",
+        "secure_aggregation.protocol=secagg",
+        "secure_aggregation.dropout_rate=0.1",
+        "secure_aggregation.max_dropout=0.4",
+    ]
+    result = run(load_spec(REPO / "specs" / f"{mechanism}.yaml", overrides), tmp_path, **QUIET)
+    assert result.rounds == 2
+    protocol = result.privacy["secure_aggregation_protocol"]
+    assert protocol["neighbours"] == 10 and protocol["threshold"] == 6  # auto at 20 clients
+    assert protocol["clients_dropped"] == sum(r["agg_secagg_dropped"] for r in result.history)
+    assert protocol["rounds_refused"] == 0
+    assert result.privacy["noise"]["max_dropout"] == 0.4
+    for record in result.history:
+        assert np.isfinite(record["train_loss"]) and record["agg_secagg_expansion"] > 1
+        assert "agg_wrapped_coordinates" not in record  # the server never sees the plain sum
