@@ -160,6 +160,7 @@ def _inspect(args) -> int:
     from tff_pipelines.compile import compile_spec
     from tff_pipelines.privacy import plan_privacy
     from tff_pipelines.run import model_shape, prepare_data, privacy_dimension
+    from tff_pipelines.secure_round import SecureAggregationProcess
 
     spec = _load(args)
     shape = model_shape(prepare_data(spec))
@@ -168,7 +169,12 @@ def _inspect(args) -> int:
         compiled = compile_spec(spec, shape, plan)
         process = compiled.process
         print(f"initialize: {process.initialize.type_signature}")
-        print(f"next:       {process.next.type_signature}")
+        if isinstance(process, SecureAggregationProcess):
+            print(f"next, to the uploads: {process.upload.type_signature}")
+            print("next, then SecAgg+ sums the uploads (outside TFF, as a deployment would)")
+            print(f"next, from the sum:   {process.finish.type_signature}")
+        else:
+            print(f"next:       {process.next.type_signature}")
     print(f"weighting:  {compiled.weighting}")
     print("aggregation:")
     for step in compiled.aggregation:

@@ -49,7 +49,8 @@ class SecureAggregationProcess:
     """A learning process whose rounds sum the clients' uploads with SecAgg+.
 
     Duck-types `tff.learning.templates.LearningProcess` for the run loop: `initialize`,
-    `next`, `get_model_weights`, `set_model_weights`. `next` raises `RoundRefused` when the
+    `next`, `get_model_weights`, `set_model_weights`; `upload` and `finish` are the two TFF
+    computations of a round. `next` raises `RoundRefused` when the
     protocol cannot release the sum (too many dropouts for the noise or for the threshold).
     """
 
@@ -71,8 +72,8 @@ class SecureAggregationProcess:
         self.initialize = base.initialize
         self.get_model_weights = base.get_model_weights
         self.set_model_weights = base.set_model_weights
-        self._upload, self._finish, self._skip = _cut_round(base, components, aggregation)
-        _, total_type, summed_type, _, _ = self._finish.type_signature.parameter
+        self.upload, self.finish, self._skip = _cut_round(base, components, aggregation)
+        _, total_type, summed_type, _, _ = self.finish.type_signature.parameter
         self._empty_total = np.zeros(total_type.member.shape, np.int64)
         self._zero_diagnostics = tree.map_structure(
             lambda t: np.zeros(t.shape, t.dtype),
@@ -80,7 +81,7 @@ class SecureAggregationProcess:
         )
 
     def next(self, state, client_data) -> tff.learning.templates.LearningProcessOutput:
-        uploads, diagnostics, held = self._upload(state, client_data)
+        uploads, diagnostics, held = self.upload(state, client_data)
         cohort = len(uploads)
         round_index = int(state.aggregator)  # the aggregator counts rounds, refused ones too
         settings = self._settings
@@ -109,7 +110,7 @@ class SecureAggregationProcess:
             raise RoundRefused(str(abort), output) from abort
         measured["secagg_refused"] = 0
         summed = _sum_of(diagnostics, uploaded, self._zero_diagnostics)
-        new_state, metrics = self._finish(state, total, summed, np.int32(len(uploaded)), held)
+        new_state, metrics = self.finish(state, total, summed, np.int32(len(uploaded)), held)
         return tff.learning.templates.LearningProcessOutput(
             new_state, _with_aggregator_metrics(metrics, measured)
         )

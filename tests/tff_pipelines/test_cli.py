@@ -104,3 +104,12 @@ def test_inspect_shows_type_signatures_and_the_aggregation_chain(capsys):
 def test_export_of_a_non_run_directory_is_a_clear_error(tmp_path, capsys):
     assert main(["export", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_inspect_of_a_secagg_spec_shows_the_round_cut_at_the_secure_sum(capsys):
+    assert main(["inspect", str(QUICKSTART.with_name("secagg.yaml"))]) == 0
+    out = capsys.readouterr().out
+    assert "next, to the uploads:" in out and "next, from the sum:" in out
+    assert "SecAgg+ modular secure sum of the client vectors" in out
+    assert "provisioned for 0.3 dropping" in out
