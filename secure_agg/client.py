@@ -45,6 +45,7 @@ class Client:
         self._c_key = crypto.new_private_key()  # agrees the keys that seal shares
         self._s_key = crypto.new_private_key()  # agrees the pair-mask seeds
         self._directory: dict[int, tuple[bytes, bytes]] = {}
+        self._share_keys: dict[int, bytes] = {}
         self._self_mask_seed: bytes | None = None
         self._sealed: dict[int, bytes] = {}  # neighbour -> its shares for me, still sealed
         self._revealed: dict[int, Secret] = {}
@@ -57,6 +58,8 @@ class Client:
 
     def share_keys(self, directory: bytes) -> bytes:
         """Step 1: share b_i and s_sk_i among the neighbours in the directory, sealed per holder."""
+        if self._directory:
+            raise SecAggAbort(f"client {self.index}: asked to share its keys twice")
         keys = messages.decode_key_directory(directory)
         strangers = set(keys) - self._neighbours
         if strangers:
@@ -131,9 +134,12 @@ class Client:
         return messages.encode_revealed(revealed)
 
     def _share_key(self, peer: int) -> bytes:
-        return crypto.agree(
-            self._c_key, self._directory[peer][0], session=self._session, purpose=b"share-seal"
-        )
+        """The key sealing shares between this client and `peer` (agreed once, kept)."""
+        if peer not in self._share_keys:
+            self._share_keys[peer] = crypto.agree(
+                self._c_key, self._directory[peer][0], session=self._session, purpose=b"share-seal"
+            )
+        return self._share_keys[peer]
 
     def _require(self, count: int, what: str) -> None:
         if count < self._threshold:

@@ -14,10 +14,11 @@ counted. Rounds:
                             of neighbours that did not; the server rebuilds those secrets,
                             removes every mask that does not cancel, and has sum_i x_i mod M.
 
-Threat model: honest-but-curious server (and clients). Bonawitz's ConsistencyCheck round, which
-stops an *active* server from telling different clients different dropout stories, is skipped;
-requiring t > k/2 (`graph.effective_parameters`) keeps that attack from working with an
-honest-majority neighbourhood, but a lying server is outside what this code defends against.
+Threat model: honest-but-curious server and clients. Bonawitz's ConsistencyCheck round (against
+an *active* server telling clients different dropout stories) is skipped. Requiring t > k/2
+(`graph.effective_parameters`) still means a client's neighbours, each answering once with one
+kind of share, can never hand over t of both kinds; but a lying server colluding with clients is
+outside what this code defends against.
 
 Beyond the paper, the server aborts before any share is revealed when the uploaders split into
 groups that share no pair masks (possible on a sparse graph under heavy dropout): unmasking

@@ -79,12 +79,7 @@ class Server:
 
     def forwarded_shares(self) -> dict[int, bytes]:
         """For each client that shared: the sealed shares its neighbours sent it."""
-        return {
-            i: messages.encode_sealed(
-                {j: item for j, item in self._mailbox.get(i, {}).items() if j in self._sharers}
-            )
-            for i in self._sharers
-        }
+        return {i: messages.encode_sealed(self._mailbox.get(i, {})) for i in self._sharers}
 
     # Step 2 -> 3
     def receive_masked_input(self, sender: int, payload: bytes) -> None:

@@ -14,6 +14,7 @@ check it too.) Coefficients come from `secrets`.
 from __future__ import annotations
 
 import functools
+import math
 import secrets
 from collections.abc import Mapping, Sequence
 
@@ -78,18 +79,66 @@ def _evaluate(coefficients: list[int], x: int) -> int:
     return result
 
 
+# The last weights computed: a server rebuilds many secrets from holder sets that differ by one
+# holder (every client's own share is missing from its set), and a swap costs O(t), not O(t^2).
+_recent: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+
 @functools.lru_cache(maxsize=1024)
 def _lagrange_weights_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
     """w_j = prod_{m != j} x_m / (x_m - x_j): p(0) = sum_j w_j p(x_j) for deg p < len(xs).
 
-    Cached: a server rebuilding many secrets from the same responders reuses the weights.
+    Cached; derived in O(t) from the previous set when the two differ by one x, else computed.
     """
-    weights = []
-    for j, xj in enumerate(xs):
-        numerator, denominator = 1, 1
-        for m, xm in enumerate(xs):
-            if m != j:
-                numerator = numerator * xm % PRIME
-                denominator = denominator * (xm - xj) % PRIME
-        weights.append(numerator * pow(denominator, -1, PRIME) % PRIME)
-    return tuple(weights)
+    global _recent
+    base = _recent
+    weights = _swapped_weights(base, xs) if base is not None else None
+    if weights is None:
+        weights = _direct_weights(xs)
+    _recent = (xs, weights)
+    return weights
+
+
+def _direct_weights(xs: tuple[int, ...]) -> tuple[int, ...]:
+    """O(t^2), but the x are small, so each product is exact machine-word arithmetic reduced
+    once, and the t inversions are batched into one."""
+    numerator = math.prod(xs) % PRIME
+    denominators = [xj * math.prod(xm - xj for xm in xs if xm != xj) % PRIME for xj in xs]
+    return tuple(numerator * inverse % PRIME for inverse in _batch_inverse(denominators))
+
+
+def _swapped_weights(
+    base: tuple[tuple[int, ...], tuple[int, ...]], xs: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """Weights for xs from those of a set with one x replaced (a out, b in); None otherwise.
+
+    For a kept x_j: w'_j = w_j * (x_a - x_j) / x_a * x_b / (x_b - x_j); w'_b from scratch.
+    """
+    base_xs, base_weights = base
+    removed, added = set(base_xs) - set(xs), set(xs) - set(base_xs)
+    if len(base_xs) != len(xs) or len(removed) != 1 or len(added) != 1:
+        return None
+    (a,), (b,) = removed, added
+    kept = [(x, w) for x, w in zip(base_xs, base_weights, strict=True) if x != a]
+    b_denominator = math.prod(x - b for x in xs if x != b) % PRIME
+    inverses = _batch_inverse([a] + [b - x for x, _ in kept] + [b_denominator])
+    inverse_a, inverse_b_denominator = inverses[0], inverses[-1]
+    weights = {
+        x: w * (a - x) * b % PRIME * inverse_a * inverse % PRIME
+        for (x, w), inverse in zip(kept, inverses[1:-1], strict=True)
+    }
+    weights[b] = math.prod(x for x in xs if x != b) % PRIME * inverse_b_denominator % PRIME
+    return tuple(weights[x] for x in xs)
+
+
+def _batch_inverse(values: list[int]) -> list[int]:
+    """Inverses mod PRIME of non-zero values with one modular exponentiation (Montgomery)."""
+    prefix = [1]
+    for v in values:
+        prefix.append(prefix[-1] * v % PRIME)
+    running = pow(prefix[-1], -1, PRIME)  # 1 / (v_0 ... v_{n-1})
+    inverses = [0] * len(values)
+    for j in range(len(values) - 1, -1, -1):
+        inverses[j] = running * prefix[j] % PRIME
+        running = running * values[j] % PRIME
+    return inverses

@@ -33,7 +33,16 @@ def test_accepts_unsigned_and_signed_dtypes():
 
 
 def test_word_dtype_is_the_narrowest_unsigned_word():
-    assert [word_dtype(b).itemsize for b in (1, 8, 9, 16, 17, 32, 33, 62)] == [1, 1, 2, 2, 4, 4, 8, 8]
+    assert [word_dtype(b).itemsize for b in (1, 8, 9, 16, 17, 32, 33, 62)] == [
+        1,
+        1,
+        2,
+        2,
+        4,
+        4,
+        8,
+        8,
+    ]
     assert all(word_dtype(b).kind == "u" for b in (1, 62))
     with pytest.raises(ValueError):
         word_dtype(63)

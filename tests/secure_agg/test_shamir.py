@@ -42,6 +42,15 @@ def test_any_threshold_of_the_shares_rebuild_the_secret():
     assert reconstruct(shares, 4) == secret  # more than t also works
 
 
+def test_large_threshold_with_scattered_holders():
+    secret = os.urandom(32)
+    holders = [3 * h + h % 7 for h in range(120)]
+    shares = share(secret, 61, holders)
+    for start in (0, 30, 59):
+        subset = holders[start : start + 61]
+        assert reconstruct({h: shares[h] for h in subset}, 61) == secret
+
+
 def test_threshold_one_and_threshold_all():
     secret = b"\x07" * 32
     assert all(reconstruct({h: v}, 1) == secret for h, v in share(secret, 1, [5, 6]).items())
