@@ -116,9 +116,7 @@ def test_ddg_accounts_tau_over_the_population():
 
 @BOTH
 @pytest.mark.parametrize("survivors", [7, 10])
-def test_provisioned_for_dropouts_the_fewest_survivors_carry_the_accounted_noise(
-    build, survivors
-):
+def test_provisioned_for_dropouts_the_fewest_survivors_carry_the_accounted_noise(build, survivors):
     """Cohort 10, max_dropout 0.3: any 7 uploads must carry the noise the accountant assumed;
     all 10 carry at most 10/7 of it (what the modulus is sized for)."""
     mechanism = _mechanism(build, noise_multiplier=0.8, scale=50.0, dim=8192, max_dropout=0.3)
