@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from secure_agg import parameters as secagg_parameters
 from secure_agg.crypto import KEY_BYTES
 from secure_agg.messages import SEALED_PAIR_BYTES
 from secure_agg.modular import modulus
@@ -64,17 +65,6 @@ RESULTS = Path(__file__).parent / "results"
 BONAWITZ_EXPANSION = 1.73
 
 
-def secagg_plus_parameters(cohort: int) -> tuple[int, int]:
-    """k = 2 * ceil(log2 n) (even, so the smallest even k >= 2 log2 n), t = k/2 + 1."""
-    k = 2 * math.ceil(math.log2(cohort))
-    return k, k // 2 + 1
-
-
-def all_parameters(cohort: int) -> tuple[None, int]:
-    """Original SecAgg: every client is everyone's neighbour; t a majority of the n - 1."""
-    return None, (cohort - 1) // 2 + 1
-
-
 class RandomInputs(Sequence):
     """Uniform 16-bit client vectors, made one at a time from (seed, client): O(dim) memory."""
 
@@ -98,7 +88,7 @@ class RandomInputs(Sequence):
 
 
 def run_cell(cohort: int, dim: int, graph: str, dropout: float, seed: int) -> dict:
-    k, t = secagg_plus_parameters(cohort) if graph == "secagg+" else all_parameters(cohort)
+    k, t = secagg_parameters.plan(cohort, "auto" if graph == "secagg+" else "all", "auto")
     rng = np.random.default_rng(seed)
     dropped = rng.choice(cohort, size=round(dropout * cohort), replace=False)
     inputs = RandomInputs(cohort, dim, seed)

@@ -14,6 +14,8 @@ from collections.abc import Sequence, Set
 
 import numpy as np
 
+from secure_agg.parameters import threshold_problem
+
 
 def neighbour_sets(clients: int, k: int | None, rng: np.random.Generator) -> list[frozenset[int]]:
     """Neighbours of each client: complete if k is None or k >= clients - 1, else H(k, n)."""
@@ -67,11 +69,9 @@ def effective_parameters(
         if neighbours < 1:
             raise ValueError(f"neighbours must be at least 1 or None (all), got {neighbours}")
         k, k_eff = neighbours, min(neighbours, clients - 1)
-    if not k // 2 < threshold <= k:
-        raise ValueError(
-            f"threshold must be in ({k / 2:g}, {k}] for {k} neighbours (more than half of them, "
-            f"at most all), got {threshold}"
-        )
+    problem = threshold_problem(k, threshold)
+    if problem is not None:
+        raise ValueError(f"threshold {threshold} {problem}")
     if k_eff == k:
         return k_eff, threshold
     return k_eff, max(k_eff // 2 + 1, -(-threshold * k_eff // k))  # ceil, in integers

@@ -95,9 +95,9 @@ def test_effective_threshold_always_a_majority_of_the_neighbourhood():
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [
-        ((10, 4, 2), {}, "threshold must be in"),  # t = k/2 is not a majority
-        ((10, 4, 5), {}, "threshold must be in"),
-        ((10, None, 4), {}, "threshold must be in"),  # k = 9: needs t >= 5
+        ((10, 4, 2), {}, "must exceed half"),  # t = k/2 is not a majority
+        ((10, 4, 5), {}, "cannot exceed"),
+        ((10, None, 4), {}, "must exceed half"),  # k = 9: needs t >= 5
         ((1, 4, 3), {}, "at least 2 clients"),
         ((0, None, 1), {}, "at least 2 clients"),
         ((10, 0, 1), {}, "neighbours must be at least 1"),
