@@ -260,7 +260,7 @@ def test_invalid_arguments_are_value_errors():
     for kwargs, match in [
         ({"min_survivors": 0}, "min_survivors"),
         ({"dropouts": Dropouts(before_upload={9})}, "dropout indices"),
-        ({"threshold": 1}, "threshold must be in"),
+        ({"threshold": 1}, "must exceed half the neighbours"),
         ({"bits": 63}, "bits"),
     ]:
         with pytest.raises(ValueError, match=match):
