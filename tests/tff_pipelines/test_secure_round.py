@@ -26,16 +26,17 @@ def weights(run_dir: Path) -> list[np.ndarray]:
     return checkpoint.load(run_dir).trainable
 
 
-def test_without_dropouts_secagg_trains_exactly_like_the_simulated_sum(tmp_path):
-    rounds = "training.rounds=2"
+@pytest.mark.parametrize("algorithm", ["fedavg", "fedsgd"])
+def test_without_dropouts_secagg_trains_exactly_like_the_simulated_sum(algorithm, tmp_path):
+    common = ("training.rounds=2", f"training.algorithm={algorithm}")
     secagg = run(
-        spec(rounds, "secure_aggregation.dropout_rate=0", "secure_aggregation.max_dropout=0"),
+        spec(*common, "secure_aggregation.dropout_rate=0", "secure_aggregation.max_dropout=0"),
         tmp_path / "secagg",
         **QUIET,
     )
     simulated = run(
         spec(
-            rounds,
+            *common,
             "secure_aggregation.protocol=simulated",
             *(f"secure_aggregation.{name}=null" for name in ("neighbours", "threshold")),
             *(f"secure_aggregation.{name}=null" for name in ("dropout_rate", "max_dropout")),
