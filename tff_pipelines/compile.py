@@ -6,6 +6,7 @@ import collections
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -66,6 +67,10 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
     training = spec.training
     weighting = spec.weighting
     server_optimizer = build_optimizer(training.server_optimizer)
+    if plan.example_level:
+        process = _dpsgd_process(model_fn, loss, server_optimizer, plan.mechanism, spec.seed)
+        steps = [*plan.mechanism.steps(), "mean of client updates (every client weighs 1)"]
+        return CompiledSpec(process, shape, keras_model, weighting, steps)
     aggregator, aggregation = _aggregator(plan, training.clients_per_round, spec.seed, weighting)
     if training.algorithm == "fedavg":
         client_optimizer = build_optimizer(training.client_optimizer)
@@ -107,6 +112,35 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
             seed=spec.seed,
         )
     return CompiledSpec(process, shape, keras_model, weighting, aggregation)
+
+
+def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int):
+    """FedAvg whose clients train with DP-SGD (example-level DP) and whose server takes the plain
+    mean of their model deltas."""
+    from mechanisms.dpsgd import build_dpsgd_client_work
+
+    weights_type = tff.learning.models.weights_type_from_model(model_fn)
+
+    @tff.tensorflow.computation
+    def initial_weights():
+        return tff.learning.models.ModelWeights.from_model(model_fn())
+
+    client_work = build_dpsgd_client_work(
+        model_fn,
+        per_example_loss=loss.call,
+        learning_rate=mechanism.learning_rate,
+        l2_clip=mechanism.clip,
+        noise_multiplier=mechanism.noise_multiplier,
+        batch_size=mechanism.batch_size,
+        seed=seed,
+    )
+    return tff.learning.templates.compose_learning_process(
+        initial_weights,
+        tff.learning.templates.build_broadcast_process(weights_type),
+        client_work,
+        tff.aggregators.MeanFactory().create(weights_type.trainable, tff.TensorType(np.float32)),
+        tff.learning.templates.build_apply_optimizer_finalizer(server_optimizer, weights_type),
+    )
 
 
 def _components(training, model_fn, server_optimizer) -> LearningComponents:

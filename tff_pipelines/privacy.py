@@ -26,6 +26,8 @@ from tff_pipelines.spec.errors import Problem, SpecError
 from tff_pipelines.spec.sections import DISTRIBUTED_DEFAULTS
 
 UNIT = "user (all of one client's examples)"
+EXAMPLE_UNIT = "example (one training example of one client)"
+EXAMPLE_NEIGHBOURING = "add/remove one example"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,15 @@ class PrivacyPlan:
     pooled_standardization: bool = False
     wrap_target: float | None = None  # privacy.modclip_prob for the distributed mechanisms
     secagg: SecAggSettings | None = None  # secure_aggregation.protocol: secagg
+    example_level: bool = False  # dpsgd: the unit is one example, not one client
+
+    @property
+    def unit(self) -> str:
+        return EXAMPLE_UNIT if self.example_level else UNIT
+
+    @property
+    def neighbouring(self) -> str:
+        return EXAMPLE_NEIGHBOURING if self.example_level else self.sampling.neighbouring
 
     @property
     def private(self) -> bool:
@@ -110,8 +121,8 @@ class PrivacyPlan:
         doc: dict[str, Any] = {
             "private": self.private,
             "mechanism": self.mechanism.name if self.private else "none",
-            "unit": UNIT,
-            "neighbouring": self.sampling.neighbouring,
+            "unit": self.unit,
+            "neighbouring": self.neighbouring,
             "sampling": self.sampling.describe(),
             "secure_aggregation": self.secure_aggregation,
             "rounds": rounds,
@@ -193,11 +204,18 @@ class PrivacyPlan:
             f"{self.sampling.population} clients uniformly without replacement"
         )
         return [
-            f"unit of privacy: one {UNIT}; "
-            f"neighbouring datasets differ by {self.sampling.neighbouring}",
+            f"unit of privacy: one {self.unit}; "
+            f"neighbouring datasets differ by {self.neighbouring}",
             cohort + "; the population size is public",
-            "every client's update is clipped to L2 norm clip before aggregation; the mean divides "
-            "by the expected cohort size, not by the number of clients that showed up",
+            *(
+                []
+                if self.example_level
+                else [
+                    "every client's update is clipped to L2 norm clip before aggregation; the "
+                    "mean divides by the expected cohort size, not by the number of clients that "
+                    "showed up"
+                ]
+            ),
             "round diagnostics (clients per round, clipped fraction, update norms, training loss) "
             "are simulation diagnostics and are not covered by epsilon",
             *(
@@ -213,6 +231,28 @@ class PrivacyPlan:
         ]
 
     def _mechanism_assumptions(self) -> list[str]:
+        if self.example_level:
+            amplified = (
+                "the example's client takes part in a round with probability q (amplification "
+                "by Poisson sampling of clients)"
+                if self.sampling.kind == "poisson"
+                else "no amplification is claimed from sampling clients: every round is charged "
+                "as if the example's client took part"
+            )
+            return [
+                "DP-SGD on every client: each local epoch's batches partition the client's "
+                "examples, so an epoch releases one Gaussian sum per example (Yu et al. 2019's "
+                "parallel composition); batches are formed by shuffling, under which adding an "
+                "example also shifts later batch boundaries, a gap this argument does not cover "
+                "(Chua et al. 2024)",
+                amplified,
+                "each client's model delta reaches the server (plain mean, no secure sum): it is "
+                "post-processing of the client's DP-SGD; training metrics (loss, accuracy, "
+                "clipped fraction) are computed without noise and not covered by epsilon",
+                "noise comes from TF's stateless generator keyed by the spec seed, the round and a "
+                "fingerprint of each client's first batch: reproducible in simulation; a "
+                "deployment draws each client's noise from its own entropy",
+            ]
         if not self.distributed:
             return [
                 "noise comes from TF's stateless Philox generator keyed by the spec seed and the "
@@ -316,6 +356,8 @@ def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") 
                 accountant=privacy.accountant,
             )
         return PrivacyPlan(mechanism=GaussianMechanism(privacy.clip, z), **common)
+    if privacy.mechanism == "dpsgd":
+        return PrivacyPlan(mechanism=_dpsgd(spec, sampling, source), example_level=True, **common)
     if privacy.is_distributed:
         if dimension is None:
             raise ValueError(f"mechanism {privacy.mechanism!r} needs the model dimension")
@@ -333,6 +375,52 @@ def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") 
 
 # Beyond this the guarantee says nothing a user could rely on; more likely a typo in the noise.
 MEANINGLESS_EPSILON = 100.0
+
+
+def _dpsgd(spec, sampling: Sampling, source: str):
+    """DP-SGD on every client, its noise multiplier calibrated when a target is given."""
+    from mechanisms.accounting.bisection import least_passing
+    from mechanisms.example_level import ExampleLevelDpSgd
+
+    privacy, training = spec.privacy, spec.training
+
+    def with_noise(z: float) -> ExampleLevelDpSgd:
+        return ExampleLevelDpSgd(
+            clip=privacy.clip,
+            noise_multiplier=z,
+            local_epochs=training.local_epochs,
+            batch_size=training.batch_size,
+            learning_rate=training.client_optimizer.learning_rate,
+        )
+
+    def run_epsilon(z: float) -> float:
+        return epsilon_for_rounds(
+            delta=privacy.delta,
+            rounds=training.rounds,
+            sampling=sampling,
+            round_privacy=with_noise(z).round_privacy(sampling),
+        )[-1]
+
+    if privacy.noise_multiplier is not None:
+        return with_noise(privacy.noise_multiplier)
+    target, low, high = privacy.target_epsilon, 1e-2, 1e3
+    if run_epsilon(high) > target:
+        raise SpecError(
+            [
+                Problem(
+                    file=source,
+                    path="privacy.target_epsilon",
+                    value=target,
+                    message=f"no noise multiplier up to {high:g} reaches it in "
+                    f"{training.rounds} rounds; allow more epsilon or fewer rounds",
+                )
+            ]
+        )
+    if run_epsilon(low) <= target:
+        return with_noise(low)
+    return with_noise(
+        least_passing(lambda z: run_epsilon(z) <= target, low, high, relative_tolerance=1e-6)
+    )
 
 
 def _secagg_settings(spec) -> SecAggSettings:

@@ -97,7 +97,9 @@ def privacy_dimension(spec: Spec, shape: ModelShape) -> int | None:
 
 
 class ClientDatasets:
-    """Per-round tf.data datasets: each client's examples in a fresh order per epoch.
+    """Per-round tf.data datasets: each client's examples in a fresh order per epoch, each epoch
+    batched on its own (no batch spans two epochs, so an example is in one batch per epoch, as
+    DP-SGD's per-epoch accounting assumes).
 
     The order derives from (seed, round, client) alone, so a resumed round sees the same batches.
     """
@@ -118,11 +120,15 @@ class ClientDatasets:
     def _dataset(self, round_num: int, client: int):
         x, y = self._clients[client]
         rng = np.random.default_rng([self._seed, round_num, client])
-        order = np.concatenate([rng.permutation(len(x)) for _ in range(self._epochs)])
-        labels = y[order].astype(np.float32).reshape(-1, 1) if self._regression else y[order]
-        return self._tf.data.Dataset.from_tensor_slices(
-            {"x": x[order].astype(np.float32, copy=False), "y": labels}
-        ).batch(self._batch)
+        epochs = None
+        for _ in range(self._epochs):
+            order = rng.permutation(len(x))
+            labels = y[order].astype(np.float32).reshape(-1, 1) if self._regression else y[order]
+            epoch = self._tf.data.Dataset.from_tensor_slices(
+                {"x": x[order].astype(np.float32, copy=False), "y": labels}
+            ).batch(self._batch)
+            epochs = epoch if epochs is None else epochs.concatenate(epoch)
+        return epochs
 
 
 def _flatten_metrics(prefix: str, tree: Any, out: dict[str, Any]) -> None:

@@ -132,3 +132,52 @@ def test_secagg_warns_when_many_rounds_would_be_refused():
         dimension=DIMENSION,
     )
     assert quiet.refused_round_probability() == 0.0 and quiet.warnings() == []
+
+
+def _dpsgd_spec(sampling="fixed", **privacy):
+    return parse_spec(
+        {
+            "data": {"source": "boston", "clients": 4},
+            "training": {
+                "rounds": 10,
+                "clients_per_round": 4 if sampling == "fixed" else 2,
+                "sampling": sampling,
+                "local_epochs": 2,
+                "batch_size": 8,
+                "client_optimizer": {"name": "sgd", "learning_rate": 0.05},
+            },
+            "privacy": {"mechanism": "dpsgd", "delta": 1e-5, **privacy},
+        },
+        source="test.yaml",
+    )
+
+
+def test_dpsgd_is_accounted_per_example_one_gaussian_per_local_epoch():
+    import dp_accounting
+
+    plan = plan_privacy(_dpsgd_spec(noise_multiplier=3.0))
+    doc = plan.projection()
+    assert doc["unit"].startswith("example") and doc["neighbouring"] == "add/remove one example"
+    # Fixed cohorts claim no amplification: 10 rounds x 2 epochs of the plain Gaussian.
+    accountant = dp_accounting.rdp.RdpAccountant()
+    accountant.compose(dp_accounting.GaussianDpEvent(3.0), 20)
+    assert doc["epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    assert any("parallel composition" in a for a in doc["assumptions"])
+    assert any("no amplification" in a for a in doc["assumptions"])
+    # Poisson-sampled clients (rate 1/2) amplify.
+    poisson = plan_privacy(_dpsgd_spec("poisson", noise_multiplier=3.0)).projection()
+    sampled = dp_accounting.rdp.RdpAccountant()
+    sampled.compose(
+        dp_accounting.PoissonSampledDpEvent(
+            0.5, dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(3.0), 2)
+        ),
+        10,
+    )
+    assert poisson["epsilon"] == pytest.approx(sampled.get_epsilon(1e-5), rel=1e-9)
+    assert poisson["epsilon"] < doc["epsilon"]
+
+
+def test_dpsgd_noise_is_calibrated_to_the_target():
+    doc = plan_privacy(_dpsgd_spec(target_epsilon=2.0)).projection()
+    assert doc["epsilon"] <= 2.0 and doc["epsilon"] == pytest.approx(2.0, rel=1e-4)
+    assert doc["noise"]["batch_size"] == 8 and doc["noise"]["local_epochs"] == 2

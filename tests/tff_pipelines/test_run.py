@@ -339,3 +339,22 @@ def test_distributed_run_reports_its_secure_sum_and_reproduces_exactly(tmp_path,
     _, weights_b, _ = _final_state(tmp_path / "b")
     for a, b in zip(weights_a, weights_b, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_each_local_epoch_is_batched_on_its_own():
+    """DP-SGD's per-epoch accounting needs every example in exactly one batch per epoch: no
+    batch may span two epochs (10 examples, batches of 4, 3 epochs: 4+4+2 per epoch)."""
+    from types import SimpleNamespace
+
+    from tff_pipelines.run import ClientDatasets
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    data = SimpleNamespace(clients=[(x, np.arange(10))])
+    spec = SimpleNamespace(seed=3, training=SimpleNamespace(local_epochs=3, batch_size=4))
+    shape = SimpleNamespace(task="classification")
+    (dataset,) = ClientDatasets(data, shape, spec).for_round(1, np.array([0]))
+    batches = [batch["y"].numpy() for batch in dataset]
+    assert [len(b) for b in batches] == [4, 4, 2] * 3
+    for epoch in range(3):
+        seen = np.concatenate(batches[3 * epoch : 3 * epoch + 3])
+        assert sorted(seen) == list(range(10))

@@ -89,7 +89,7 @@ def _noise_is_specified_once(view: View) -> Iterator[Finding]:
 
 # Which mechanisms read each mechanism-specific field; anything else set is a mistake.
 _FIELD_MECHANISMS = {
-    "noise_multiplier": ("gaussian", "ddg", "skellam"),
+    "noise_multiplier": ("gaussian", "ddg", "skellam", "dpsgd"),
     "bits": DISTRIBUTED_MECHANISMS,
     "rotation": DISTRIBUTED_MECHANISMS,
     "modclip_prob": DISTRIBUTED_MECHANISMS,
@@ -141,6 +141,28 @@ def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
             f"'{mechanism}' adds noise on the clients and needs a secure sum: use 'secagg', "
             "'simulated' or 'auto'",
         )
+
+
+def _dpsgd_runs_plain_sgd_in_fedavg(view: View) -> Iterator[Finding]:
+    """dpsgd replaces the clients' optimizer with DP-SGD: plain SGD (its learning rate is used),
+    within FedAvg, accounted with RDP, with positive noise."""
+    if view["privacy.mechanism"] != "dpsgd":
+        return
+    if view.get("training.algorithm") == "fedsgd":
+        yield "training.algorithm", "'dpsgd' trains locally with DP-SGD: use 'fedavg'"
+    optimizer = view.get("training.client_optimizer")
+    if isinstance(optimizer, Mapping):
+        extra = sorted(set(optimizer) - {"name", "learning_rate"})
+        if optimizer.get("name", "sgd") != "sgd" or any(optimizer[k] for k in extra):
+            yield (
+                "training.client_optimizer",
+                "dpsgd clients run plain DP-SGD: use {name: sgd, learning_rate: ...} without "
+                "momentum",
+            )
+    if view.get("privacy.accountant") == "pld":
+        yield "privacy.accountant", "'dpsgd' is accounted with RDP; use 'rdp'"
+    if view.get("privacy.noise_multiplier") == 0:
+        yield "privacy.noise_multiplier", "must be greater than 0 for dpsgd"
 
 
 def _secagg_sums_integers(view: View) -> Iterator[Finding]:
@@ -252,8 +274,8 @@ def _pld_needs_poisson(view: View) -> Iterator[Finding]:
     dp_accounting's PLD accountant has no fixed-size sampling without replacement."""
     if not view.is_private() or view["privacy.accountant"] != "pld":
         return
-    if view["privacy.mechanism"] in DISTRIBUTED_MECHANISMS:
-        return  # _distributed_needs_rdp_and_poisson asks for 'rdp' instead
+    if view["privacy.mechanism"] in (*DISTRIBUTED_MECHANISMS, "dpsgd"):
+        return  # their own rules ask for 'rdp' instead
     sampling = view["training.sampling"]
     if sampling != "poisson":
         yield (
@@ -407,6 +429,7 @@ RULES: tuple[Rule, ...] = (
     _bits_fit_cohort,
     _secagg_sums_integers,
     _secagg_graph_fits_cohort,
+    _dpsgd_runs_plain_sgd_in_fedavg,
 )
 
 

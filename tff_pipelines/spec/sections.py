@@ -21,7 +21,7 @@ Algorithm = Literal["fedavg", "fedsgd"]
 Weighting = Literal["auto", "examples", "uniform"]
 Sampling = Literal["fixed", "poisson"]
 OptimizerName = Literal["sgd", "adam", "adagrad", "rmsprop", "yogi", "adamw"]
-Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam"]
+Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam", "dpsgd"]
 Rotation = Literal["hadamard", "dft"]
 SubsamplingBound = Literal["general", "tight"]
 Accountant = Literal["rdp", "pld"]
@@ -315,19 +315,23 @@ class PrivacySpec:
         metadata=describe(
             doc="Privacy mechanism. none: no DP. gaussian: central DP-FedAvg, the server adds "
             "noise. smm (Skellam mixture), ddg (distributed discrete Gaussian), skellam: "
-            "distributed DP, the clients add integer noise and a modular secure sum adds up."
+            "distributed DP, the clients add integer noise and a modular secure sum adds up. "
+            "dpsgd: example-level DP, every client trains with DP-SGD and the server averages."
         ),
     )
     clip: float = field(
         default=1.0,
-        metadata=describe(exclusive_minimum=0, doc="L2 clip norm of each client's update."),
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="L2 clip norm of each client's update; dpsgd: of each example's gradient.",
+        ),
     )
     noise_multiplier: float | None = field(
         default=None,
         metadata=describe(
             minimum=0,
             doc="gaussian, ddg, skellam: standard deviation of the noise in the sum, divided by "
-            "clip.",
+            "clip; dpsgd: of the noise in each batch's sum of clipped gradients, divided by clip.",
         ),
     )
     target_epsilon: float | None = field(

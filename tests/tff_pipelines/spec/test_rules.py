@@ -201,7 +201,7 @@ def test_smm_takes_mu_not_noise_multiplier():
     problems = problems_of(spec(privacy={**SMM, "noise_multiplier": 1.0}, training=POISSON))
     assert problems == {
         "privacy.noise_multiplier": "is not used by mechanism 'smm' (only by gaussian, ddg, "
-        "skellam); remove it"
+        "skellam, dpsgd); remove it"
     }
     assert problems_of(spec(privacy={"mechanism": "smm", "mu": 10.0}, training=POISSON)) == {}
 
@@ -336,3 +336,23 @@ def test_secagg_settings_have_types_and_bounds():
         "secure_aggregation.max_dropout",
     }
     assert "all" in problems["secure_aggregation.neighbours"]
+
+
+def test_dpsgd_runs_plain_sgd_in_fedavg_with_rdp_and_real_noise():
+    privacy = {"mechanism": "dpsgd", "noise_multiplier": 0, "accountant": "pld"}
+    training = {
+        "algorithm": "fedsgd",
+        "client_optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9},
+    }
+    problems = problems_of(spec(privacy=privacy, training=training))
+    assert set(problems) == {
+        "training.algorithm",
+        "training.client_optimizer",
+        "privacy.accountant",
+        "privacy.noise_multiplier",
+    }
+    fine = spec(
+        privacy={"mechanism": "dpsgd", "noise_multiplier": 1.0},
+        training={"client_optimizer": {"name": "sgd", "learning_rate": 0.1}},
+    )
+    assert problems_of(fine) == {}

@@ -56,6 +56,7 @@ def test_sections_reject_unknown_fields_and_enums_are_listed():
         "smm",
         "ddg",
         "skellam",
+        "dpsgd",
     ]
     assert schema["required"] == ["data"]
     assert schema["properties"]["data"]["required"] == ["source"]
