@@ -267,6 +267,8 @@ def run(
     data = prepare_data(spec)
     shape = model_shape(data)
     plan = plan_privacy(spec, dimension=privacy_dimension(spec, shape), source=source)
+    if plan.example_level:
+        _check_batches_fit_clients(spec, data, source)
     write_model_card(run_dir, shape, data.standardizer)
 
     with runtime.session():
@@ -274,6 +276,23 @@ def run(
         done = training.resume() if resume else 0
         stopped_by_budget = training.loop(done, progress, on_round)
         return training.finish(stopped_by_budget, time.monotonic() - started)
+
+
+def _check_batches_fit_clients(spec: Spec, data: FederatedData, source: str) -> None:
+    """DP-SGD divides every batch's noisy sum by the nominal batch size: a client with fewer
+    examples than that would train on mostly noise, so the spec is refused before training."""
+    from tff_pipelines.spec.errors import Problem, SpecError
+
+    smallest = min(len(x) for x, _ in data.clients)
+    batch = spec.training.batch_size
+    if batch > smallest:
+        message = (
+            f"is larger than the smallest client's data ({smallest} examples); DP-SGD divides "
+            "each batch by the batch size, so use at most that many"
+        )
+        raise SpecError(
+            [Problem(file=source, path="training.batch_size", value=batch, message=message)]
+        )
 
 
 def _write_round(round_log: RoundLog, record, run_dir: Path, snapshot: tuple | None) -> None:

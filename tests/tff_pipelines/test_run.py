@@ -358,3 +358,10 @@ def test_each_local_epoch_is_batched_on_its_own():
     for epoch in range(3):
         seen = np.concatenate(batches[3 * epoch : 3 * epoch + 3])
         assert sorted(seen) == list(range(10))
+
+
+def test_dpsgd_batches_larger_than_a_client_are_a_spec_error(tmp_path, capsys):
+    spec = REPO / "specs" / "pima_dpsgd.yaml"
+    assert tffp("run", spec, "--out", tmp_path / "run", *sets("training.batch_size=500")) == 2
+    err = capsys.readouterr().err
+    assert "training.batch_size = 500" in err and "smallest client's data (213" in err
