@@ -5,6 +5,8 @@ divide, unflatten) is another, joined by one federated sum: the compiled learnin
 shallow enough for the default protobuf (see tff-stack notes), whatever the mechanism does.
 Before encoding, the cohort is counted and broadcast, as secure aggregation's key-advertisement
 round tells every client who takes part: distributed mechanisms split the noise by it.
+`create_split` cuts the same round at its sum, for a real secure aggregation protocol to compute
+it outside TFF (`tff_pipelines/secure_round.py`); `create` joins the halves with a federated sum.
 """
 
 from __future__ import annotations
