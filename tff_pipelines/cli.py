@@ -132,6 +132,12 @@ def account_text(doc: dict) -> str:
             f"{noise['predicted_wrap_probability']:.2g} per coordinate "
             f"({doc['secure_aggregation']})"
         )
+    zcdp = doc.get("zcdp")
+    if zcdp:
+        lines.append(
+            f"  zCDP          rho = {zcdp['rho']:.4g}, epsilon = {zcdp['epsilon']:.4f} "
+            "(Yu et al.'s accounting; the epsilon above is the tighter exact RDP one)"
+        )
     protocol = doc.get("secure_aggregation_protocol")
     if protocol:
         lines.append(

@@ -152,6 +152,8 @@ class PrivacyPlan:
         )
         if "optimal_order" in described:
             doc["optimal_order"] = described["optimal_order"]
+        if self.example_level:
+            doc["zcdp"] = self.mechanism.zcdp(self.sampling, rounds, self.delta)
         if self.distributed:
             doc["bound"] = self.mechanism.describe()["accounting"]
             doc["warnings"] = self.warnings()

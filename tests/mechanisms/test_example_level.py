@@ -1,3 +1,5 @@
+import math
+
 import dp_accounting
 import pytest
 
@@ -32,3 +34,12 @@ def test_description_and_steps_say_what_the_clients_do():
 def test_rejects_parameters_without_meaning(changes):
     with pytest.raises(ValueError):
         _mechanism(**changes)
+
+
+def test_zcdp_figure_is_yu_et_al_for_fixed_cohorts_and_absent_for_poisson():
+    mechanism = _mechanism()  # sigma 2, 3 local epochs
+    report = mechanism.zcdp(Sampling("fixed", population=10, cohort=5), rounds=4, delta=1e-5)
+    rho = 4 * 3 / (2 * 2.0**2)
+    assert report["rho"] == pytest.approx(rho)
+    assert report["epsilon"] == pytest.approx(rho + 2 * (rho * math.log(1e5)) ** 0.5)
+    assert mechanism.zcdp(Sampling("poisson", population=10, cohort=5), 4, 1e-5) is None

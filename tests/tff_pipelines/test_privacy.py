@@ -163,6 +163,7 @@ def test_dpsgd_is_accounted_per_example_one_gaussian_per_local_epoch():
     accountant.compose(dp_accounting.GaussianDpEvent(3.0), 20)
     assert doc["epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
     assert any("parallel composition" in a for a in doc["assumptions"])
+    assert doc["zcdp"]["epsilon"] > doc["epsilon"]  # exact RDP is the tighter conversion
     assert any("no amplification" in a for a in doc["assumptions"])
     # Poisson-sampled clients (rate 1/2) amplify.
     poisson = plan_privacy(_dpsgd_spec("poisson", noise_multiplier=3.0)).projection()
