@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mechanisms.accounting import RdpCurve, RoundPrivacy, Sampling
-from mechanisms.accounting.bisection import least_passing
+from mechanisms.accounting.bisection import least_passing_in
 from mechanisms.accounting.ddg import DISTRIBUTED_ORDERS
 from mechanisms.discretized import (
     decode_secure_sum,
@@ -245,16 +245,17 @@ def scaled_rounding_mechanism(
         rdp = with_noise(z).round_rdp(rate)
         return run_epsilon(DISTRIBUTED_ORDERS, rdp, rounds, delta)[0] <= target_epsilon
 
-    low, high = _MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER
-    if not meets_target(high):
+    z = least_passing_in(
+        meets_target,
+        _MIN_NOISE_MULTIPLIER,
+        MAX_NOISE_MULTIPLIER,
+        relative_tolerance=_RELATIVE_TOLERANCE,
+    )
+    if z is None:
         raise ValueError(
             f"no noise multiplier up to {MAX_NOISE_MULTIPLIER:g} reaches epsilon "
             f"{target_epsilon:g} in {rounds} rounds: with the scale fitted to the modulus, "
             "more noise means coarser rounding, whose cost does not shrink; allow more "
             "epsilon or fewer rounds, or give more bits"
         )
-    if meets_target(low):
-        return with_noise(low)
-    return with_noise(
-        least_passing(meets_target, low, high, relative_tolerance=_RELATIVE_TOLERANCE)
-    )
+    return with_noise(z)

@@ -381,7 +381,7 @@ MEANINGLESS_EPSILON = 100.0
 
 def _dpsgd(spec, sampling: Sampling, source: str):
     """DP-SGD on every client, its noise multiplier calibrated when a target is given."""
-    from mechanisms.accounting.bisection import least_passing
+    from mechanisms.accounting.bisection import least_passing_in
     from mechanisms.example_level import ExampleLevelDpSgd
 
     privacy, training = spec.privacy, spec.training
@@ -405,24 +405,17 @@ def _dpsgd(spec, sampling: Sampling, source: str):
 
     if privacy.noise_multiplier is not None:
         return with_noise(privacy.noise_multiplier)
-    target, low, high = privacy.target_epsilon, 1e-2, 1e3
-    if run_epsilon(high) > target:
-        raise SpecError(
-            [
-                Problem(
-                    file=source,
-                    path="privacy.target_epsilon",
-                    value=target,
-                    message=f"no noise multiplier up to {high:g} reaches it in "
-                    f"{training.rounds} rounds; allow more epsilon or fewer rounds",
-                )
-            ]
+    target, high = privacy.target_epsilon, 1e3
+    z = least_passing_in(lambda z: run_epsilon(z) <= target, 1e-2, high, relative_tolerance=1e-6)
+    if z is None:
+        message = (
+            f"no noise multiplier up to {high:g} reaches it in {training.rounds} rounds; "
+            "allow more epsilon or fewer rounds"
         )
-    if run_epsilon(low) <= target:
-        return with_noise(low)
-    return with_noise(
-        least_passing(lambda z: run_epsilon(z) <= target, low, high, relative_tolerance=1e-6)
-    )
+        raise SpecError(
+            [Problem(file=source, path="privacy.target_epsilon", value=target, message=message)]
+        )
+    return with_noise(z)
 
 
 def _secagg_settings(spec) -> SecAggSettings:

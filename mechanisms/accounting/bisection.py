@@ -20,3 +20,16 @@ def least_passing(
         else:
             low = middle
     return high
+
+
+def least_passing_in(
+    passes: Callable[[float], bool], low: float, high: float, *, relative_tolerance: float
+) -> float | None:
+    """The least passing value in [low, high] (within `relative_tolerance`, never a failing one):
+    `low` if it passes already, None if not even `high` passes; calibrations report that case in
+    their own words."""
+    if not passes(high):
+        return None
+    if passes(low):
+        return low
+    return least_passing(passes, low, high, relative_tolerance=relative_tolerance)
