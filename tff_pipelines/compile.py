@@ -101,7 +101,7 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
     if plan.secagg is not None:
         process = SecureAggregationProcess(
             process,
-            _components(training, model_fn, server_optimizer),
+            _components(model_fn, server_optimizer, _client_work(training, model_fn)),
             aggregator.create_split(
                 process.get_model_weights.type_signature.result.trainable,
                 secure_bits=plan.mechanism.bits,
@@ -119,12 +119,6 @@ def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int):
     mean of their model deltas."""
     from mechanisms.dpsgd import build_dpsgd_client_work
 
-    weights_type = tff.learning.models.weights_type_from_model(model_fn)
-
-    @tff.tensorflow.computation
-    def initial_weights():
-        return tff.learning.models.ModelWeights.from_model(model_fn())
-
     client_work = build_dpsgd_client_work(
         model_fn,
         per_example_loss=loss.call,
@@ -134,32 +128,42 @@ def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int):
         batch_size=mechanism.batch_size,
         seed=seed,
     )
+    parts = _components(model_fn, server_optimizer, client_work)
+
+    @tff.tensorflow.computation
+    def initial_weights():
+        return tff.learning.models.ModelWeights.from_model(model_fn())
+
     return tff.learning.templates.compose_learning_process(
         initial_weights,
-        tff.learning.templates.build_broadcast_process(weights_type),
+        parts.distributor,
         client_work,
-        tff.aggregators.MeanFactory().create(weights_type.trainable, tff.TensorType(np.float32)),
-        tff.learning.templates.build_apply_optimizer_finalizer(server_optimizer, weights_type),
+        tff.aggregators.MeanFactory().create(
+            initial_weights.type_signature.result.trainable, tff.TensorType(np.float32)
+        ),
+        parts.finalizer,
     )
 
 
-def _components(training, model_fn, server_optimizer) -> LearningComponents:
-    """The processes the algorithm composes, built as tff.learning's builders build them (with
-    uniform client weighting, which DP requires), for a round cut at its sum."""
-    weights_type = tff.learning.models.weights_type_from_model(model_fn)
+def _client_work(training, model_fn):
+    """The client work tff.learning's builders make for this algorithm, with uniform client
+    weighting (which DP requires)."""
     if training.algorithm == "fedavg":
-        client_work = tff.learning.templates.build_model_delta_client_work(
+        return tff.learning.templates.build_model_delta_client_work(
             model_fn,
             build_optimizer(training.client_optimizer),
             client_weighting=tff.learning.ClientWeighting.UNIFORM,
         )
-    else:
-        # TFF exposes FedSGD's client work only inside build_fed_sgd (TFF 0.87 is pinned).
-        from tensorflow_federated.python.learning.algorithms import fed_sgd
+    # TFF exposes FedSGD's client work only inside build_fed_sgd (TFF 0.87 is pinned).
+    from tensorflow_federated.python.learning.algorithms import fed_sgd
 
-        client_work = fed_sgd._build_fed_sgd_client_work(
-            model_fn, tff.learning.metrics.sum_then_finalize
-        )
+    return fed_sgd._build_fed_sgd_client_work(model_fn, tff.learning.metrics.sum_then_finalize)
+
+
+def _components(model_fn, server_optimizer, client_work) -> LearningComponents:
+    """Broadcast, `client_work` and the server optimizer's finalizer, as tff.learning composes
+    them."""
+    weights_type = tff.learning.models.weights_type_from_model(model_fn)
     return LearningComponents(
         distributor=tff.learning.templates.build_broadcast_process(weights_type),
         client_work=client_work,
