@@ -16,6 +16,7 @@ from mechanisms.accounting.rdp import (
     rdp_vector,
 )
 from mechanisms.accounting.sampling import Sampling
+from mechanisms.accounting.zcdp import epsilon_from_rho, event_rho
 
 # PLD is exact only at these checkpoints (every round up to 10, then rounds growing by ~20%,
 # plus the last round); rounds in between report the next checkpoint's epsilon.
@@ -30,29 +31,50 @@ def epsilon_for_rounds(
     sampling: Sampling,
     round_privacy: RoundPrivacy,
     accountant: Accountant = "rdp",
+    relation: dp_accounting.NeighboringRelation | None = None,
 ) -> list[float]:
     """Epsilon at `delta` after each of 1..`rounds` identical rounds costing `round_privacy` (a
-    sampled round: `sampling.round_event(...)`, or a mechanism's `RdpCurve`).
+    sampled round: `sampling.round_event(...)`, or a mechanism's `RdpCurve`). `relation` is the
+    neighbouring relation when the unit of privacy is not the client (by default, the sampling's).
 
     rdp: exact for every round (one RDP vector, scaled by the round count).
+    zcdp: as the ledger, the larger of the zCDP figure (k·ρ after k rounds) and the exact RDP one.
     pld: exact (pessimistic PLD, self-composed by count) at checkpoint rounds; any other round
     reports the epsilon of the next checkpoint, a valid upper bound because composing more rounds
     never lowers epsilon. Values are made non-decreasing by taking, for each round, the smallest
     bound among checkpoints at or after it.
     """
-    check_accounting_choice(accountant, sampling.relation, delta)
+    relation = sampling.relation if relation is None else relation
+    check_accounting_choice(accountant, relation, delta)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
     if accountant == "rdp":
-        one_round = rdp_vector(round_privacy, sampling.relation, RDP_ORDERS)
-        counts = np.arange(1, rounds + 1, dtype=np.float64)
-        with np.errstate(invalid="ignore"):  # inf * k stays inf; 0 * inf cannot occur (k >= 1)
-            totals = counts[:, None] * one_round[None, :]
-        epsilons, _ = epsilons_from_rdp(RDP_ORDERS, totals, delta)
-        return [float(e) for e in epsilons]
+        return [float(e) for e in _rdp_epsilons(round_privacy, relation, delta, rounds)]
+    if accountant == "zcdp":
+        rho = event_rho(round_privacy).rho  # first: it refuses an RdpCurve in plain words
+        rdp_epsilons = _rdp_epsilons(round_privacy, relation, delta, rounds)
+        return [
+            max(epsilon_from_rho(count * rho, delta), float(rdp_epsilon))
+            for count, rdp_epsilon in enumerate(rdp_epsilons, start=1)
+        ]
     if isinstance(round_privacy, RdpCurve):
         raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
+    if relation is not sampling.relation:
+        raise ValueError("the PLD calculator accounts under the sampling's relation only")
     return _pld_epsilons(round_privacy, sampling, delta, rounds)
+
+
+def _rdp_epsilons(
+    round_privacy: RoundPrivacy,
+    relation: dp_accounting.NeighboringRelation,
+    delta: float,
+    rounds: int,
+) -> np.ndarray:
+    one_round = rdp_vector(round_privacy, relation, RDP_ORDERS)
+    counts = np.arange(1, rounds + 1, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # inf * k stays inf; 0 * inf cannot occur (k >= 1)
+        totals = counts[:, None] * one_round[None, :]
+    return epsilons_from_rdp(RDP_ORDERS, totals, delta)[0]
 
 
 def pld_checkpoints(rounds: int) -> list[int]:

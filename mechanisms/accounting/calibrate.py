@@ -11,6 +11,7 @@ from mechanisms.accounting import pld
 from mechanisms.accounting.ledger import Accountant, check_accounting_choice
 from mechanisms.accounting.rdp import RDP_ORDERS
 from mechanisms.accounting.sampling import Sampling
+from mechanisms.accounting.zcdp import epsilon_from_rho, event_rho
 
 MAX_NOISE_MULTIPLIER = 1000.0
 _MIN_NOISE_MULTIPLIER = 1e-4
@@ -38,6 +39,9 @@ def calibrate_noise_multiplier(
     of `sampling.round_event(release_event(z))` cost at most `target_epsilon` at `delta`.
 
     Assumes epsilon decreases as z grows, as for every noise-adding mechanism.
+
+    zcdp: the accountant reports the larger of the zCDP and the exact RDP epsilon, both falling
+    as z grows, so the least z meeting the target is the larger of the least z meeting each.
     """
     check_accounting_choice(accountant, sampling.relation, delta)
     if not target_epsilon > 0:
@@ -58,6 +62,26 @@ def calibrate_noise_multiplier(
 
         return _solve(fresh_pld, run_event, target, target_epsilon, delta, rounds)
 
+    if accountant == "zcdp":
+
+        def fresh_zcdp() -> dp_accounting.PrivacyAccountant:
+            return _ZcdpFigureAccountant(sampling.relation)
+
+        zcdp_z = _solve(fresh_zcdp, run_event, target, target_epsilon, delta, rounds)
+        rdp_z = _calibrate_rdp(run_event, sampling, target, target_epsilon, delta, rounds)
+        return max(zcdp_z, rdp_z)
+
+    return _calibrate_rdp(run_event, sampling, target, target_epsilon, delta, rounds)
+
+
+def _calibrate_rdp(
+    run_event: Callable[[float], dp_accounting.DpEvent],
+    sampling: Sampling,
+    target: float,
+    target_epsilon: float,
+    delta: float,
+    rounds: int,
+) -> float:
     # An RDP bound holds at any subset of orders (fewer orders: never optimistic). dp_accounting
     # is slow at fractional orders and at some integer ones (a Python loop of length alpha; 256
     # is the worst for sampling without replacement), so solve on a sparse grid spanning every
@@ -93,6 +117,30 @@ def calibrate_noise_multiplier(
         start=coarse,
         step=_REFINE_STEP,
     )
+
+
+class _ZcdpFigureAccountant(dp_accounting.PrivacyAccountant):
+    """The zCDP epsilon alone (`epsilon_from_rho` of the composed ρ), in the shape dp_accounting's
+    calibration searches. Only ever solved beside the RDP calibration: for sampled rounds it can
+    be below a valid bound, so it never stands as a reported epsilon."""
+
+    def __init__(self, relation: dp_accounting.NeighboringRelation) -> None:
+        super().__init__(relation)
+        self._rho = 0.0
+
+    def _maybe_compose(
+        self, event: dp_accounting.DpEvent, count: int, do_compose: bool
+    ) -> dp_accounting.PrivacyAccountant.CompositionErrorDetails | None:
+        try:
+            rho = event_rho(event).rho
+        except ValueError as error:
+            return self.CompositionErrorDetails(invalid_event=event, error_message=str(error))
+        if do_compose and count:
+            self._rho += count * rho
+        return None
+
+    def get_epsilon(self, target_delta: float) -> float:
+        return epsilon_from_rho(self._rho, target_delta)
 
 
 def _rdp_accountant(

@@ -2,7 +2,8 @@
 
 Rounds may differ (noise schedules, changing cohorts): every round is composed exactly as
 recorded. RDP keeps a running RDP vector (one vector add and one conversion per round); PLD
-keeps a running privacy loss distribution and caches the last few per-round PLDs.
+keeps a running privacy loss distribution and caches the last few per-round PLDs; zCDP keeps a
+running ρ beside the same RDP vector, and reports the larger of the two epsilons.
 """
 
 import json
@@ -21,8 +22,9 @@ from mechanisms.accounting.rdp import (
     epsilon_and_order,
     rdp_vector,
 )
+from mechanisms.accounting.zcdp import ZcdpCost, epsilon_from_rho, event_rho
 
-Accountant = Literal["rdp", "pld"]
+Accountant = Literal["rdp", "pld", "zcdp"]
 
 _LEDGER_FORMAT = "mechanisms.accounting.PrivacyLedger/1"
 _CACHE_SIZE = 4
@@ -49,14 +51,31 @@ _PLD_BOUND = (
     f"discretisation at interval {pld.VALUE_DISCRETIZATION_INTERVAL:g} (Doroshenko et al. 2022), "
     "composed round by round"
 )
+_ZCDP_SAMPLED_STEPS = {
+    dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE: (
+        "whose rho = q^2/sigma^2 per Poisson-sampled Gaussian step is an approximation"
+    ),
+    dp_accounting.NeighboringRelation.REPLACE_ONE: (
+        "here without amplification: a fixed-size cohort is charged the unsampled rho"
+    ),
+}
+
+
+def _zcdp_bound(relation: dp_accounting.NeighboringRelation) -> str:
+    sampled_steps = _ZCDP_SAMPLED_STEPS[relation]
+    return (
+        f"zCDP (Bun & Steinke 2016; Yu et al. 2019 for sampled steps, {sampled_steps}), rho "
+        "added over rounds, epsilon = rho + 2 sqrt(rho ln(1/delta)); the reported epsilon is the "
+        f"larger of this zCDP figure and the exact RDP conversion ({_RDP_BOUNDS[relation]})"
+    )
 
 
 def check_accounting_choice(
     accountant: str, relation: dp_accounting.NeighboringRelation, delta: float
 ) -> None:
     """Fail early, in plain words, on combinations we cannot account for."""
-    if accountant not in ("rdp", "pld"):
-        raise ValueError(f"accountant must be 'rdp' or 'pld', got {accountant!r}")
+    if accountant not in ("rdp", "pld", "zcdp"):
+        raise ValueError(f"accountant must be 'rdp', 'pld' or 'zcdp', got {accountant!r}")
     if relation not in _RELATION_NAMES:
         raise ValueError(f"unsupported neighbouring relation {relation}")
     if accountant == "pld" and relation is not dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE:
@@ -74,6 +93,10 @@ class PrivacyLedger:
 
     Each recorded round is a dp_accounting DpEvent that already includes the cohort sampling
     (see `Sampling.round_event`), or, for the RDP accountant, an `RdpCurve`.
+
+    zcdp: epsilon is the larger of the zCDP figure and the exact RDP one. The exact RDP bound is
+    always valid, so the larger is too, even where the zCDP figure rests on an approximation
+    that fails (`describe` says whether it holds).
     """
 
     def __init__(
@@ -93,6 +116,7 @@ class PrivacyLedger:
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._rdp = np.zeros(len(RDP_ORDERS))
         self._pld: pld.PrivacyLossDistribution | None = pld.identity()
+        self._zcdp = ZcdpCost(0.0)
         # The last look-ahead (entry, composed state, epsilon): the run loop asks epsilon_after
         # and then records the same entry, and a PLD composition is worth not doing twice.
         self._look_ahead: tuple[RoundPrivacy, Any, float] | None = None
@@ -134,10 +158,7 @@ class PrivacyLedger:
             composed, epsilon = self._composed_with(entry)
         self._look_ahead = None
         self._entries.append(entry)
-        if self._accountant == "rdp":
-            self._rdp = composed
-        else:
-            self._pld = composed
+        self._set_running(composed)
         self._epsilons.append(epsilon)
 
     def epsilon_after(self, entry: RoundPrivacy) -> float:
@@ -147,13 +168,45 @@ class PrivacyLedger:
         return epsilon
 
     def _composed_with(self, entry: RoundPrivacy) -> tuple[Any, float]:
-        """The running RDP vector or PLD with `entry` added, and its epsilon."""
-        cost = self._round_cost(entry)
+        """The running state with `entry` added, and its epsilon."""
+        composed = self._added(self._round_cost(entry))
+        return composed, self._epsilon_of(composed)
+
+    def _running(self) -> Any:
+        """The running RDP vector, PLD, or (ρ, RDP vector) for zcdp."""
         if self._accountant == "rdp":
-            rdp = self._rdp + cost
-            return rdp, epsilon_and_order(RDP_ORDERS, rdp, self._delta)[0]
-        composed = _compose(self._pld, cost)
-        return composed, pld.epsilon(composed, self._delta)
+            return self._rdp
+        if self._accountant == "zcdp":
+            return self._zcdp, self._rdp
+        return self._pld
+
+    def _set_running(self, composed: Any) -> None:
+        if self._accountant == "rdp":
+            self._rdp = composed
+        elif self._accountant == "zcdp":
+            self._zcdp, self._rdp = composed
+        else:
+            self._pld = composed
+
+    def _added(self, cost: Any) -> Any:
+        """The running state with one round's cost (from `_round_cost`) added."""
+        if self._accountant == "rdp":
+            return self._rdp + cost
+        if self._accountant == "zcdp":
+            rho_cost, rdp_cost = cost
+            return self._zcdp.compose(rho_cost), self._rdp + rdp_cost
+        return _compose(self._pld, cost)
+
+    def _epsilon_of(self, composed: Any) -> float:
+        if self._accountant == "rdp":
+            return epsilon_and_order(RDP_ORDERS, composed, self._delta)[0]
+        if self._accountant == "zcdp":
+            rho_total, rdp = composed
+            return max(
+                epsilon_from_rho(rho_total.rho, self._delta),
+                epsilon_and_order(RDP_ORDERS, rdp, self._delta)[0],
+            )
+        return pld.epsilon(composed, self._delta)
 
     def describe(self) -> dict[str, Any]:
         """Summary for privacy.json."""
@@ -173,9 +226,28 @@ class PrivacyLedger:
             summary["optimal_order"] = (
                 epsilon_and_order(RDP_ORDERS, self._rdp, self._delta)[1] if self.rounds else None
             )
+        elif self._accountant == "zcdp":
+            summary.update(self._describe_zcdp())
         else:
             summary["bound"] = _PLD_BOUND
         return summary
+
+    def _describe_zcdp(self) -> dict[str, Any]:
+        """The two figures whose larger is `epsilon`, so users see what each accounting gives."""
+        epsilon_rdp, optimal_order = (
+            epsilon_and_order(RDP_ORDERS, self._rdp, self._delta) if self.rounds else (0.0, None)
+        )
+        return {
+            "bound": _zcdp_bound(self._relation),
+            "zcdp": {
+                "rho": codec.encode_float(self._zcdp.rho),
+                "epsilon": codec.encode_float(epsilon_from_rho(self._zcdp.rho, self._delta)),
+                "approximate": self._zcdp.approximate,
+                "approximation_holds": self._zcdp.approximation_holds(self._delta),
+            },
+            "epsilon_rdp": codec.encode_float(epsilon_rdp),
+            "optimal_order": optimal_order,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (for checkpoints); `from_dict` replays it exactly."""
@@ -202,17 +274,10 @@ class PrivacyLedger:
         if len(saved_epsilons) != len(entries):
             raise ValueError("ledger has a different number of rounds and epsilons")
         for entry in entries:  # Replay in order: the same sums/compositions as the original.
-            cost = ledger._round_cost(entry)
+            ledger._set_running(ledger._added(ledger._round_cost(entry)))
             ledger._entries.append(entry)
-            if ledger._accountant == "rdp":
-                ledger._rdp = ledger._rdp + cost
-            else:
-                ledger._pld = _compose(ledger._pld, cost)
         if entries:
-            if ledger._accountant == "rdp":
-                replayed = epsilon_and_order(RDP_ORDERS, ledger._rdp, ledger._delta)[0]
-            else:
-                replayed = pld.epsilon(ledger._pld, ledger._delta)
+            replayed = ledger._epsilon_of(ledger._running())
             if not math.isclose(replayed, saved_epsilons[-1], rel_tol=1e-9):
                 raise ValueError(
                     f"replaying the ledger gives epsilon {replayed}, but it was saved with "
@@ -223,13 +288,17 @@ class PrivacyLedger:
         return ledger
 
     def _round_cost(self, entry: RoundPrivacy) -> Any:
-        """One round's RDP vector or list of PLDs (None if non-private), cached by content."""
+        """One round's RDP vector, list of PLDs (None if non-private), or (ρ, RDP vector) for
+        zcdp; cached by content."""
         key = json.dumps(codec.encode_round(entry), sort_keys=True)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
         if self._accountant == "rdp":
             cost: Any = rdp_vector(entry, self._relation, RDP_ORDERS)
+        elif self._accountant == "zcdp":
+            rho_cost = event_rho(entry)  # first: it refuses an RdpCurve in plain words
+            cost = rho_cost, rdp_vector(entry, self._relation, RDP_ORDERS)
         elif isinstance(entry, RdpCurve):
             raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
         else:

@@ -10,6 +10,9 @@ zCDP figure beside it (`sampled_gaussian_report`).
 
 Neighbours are add/remove one example, as in the paper and in dp_accounting's Poisson event:
 with replace-one neighbours a clipped sum's sensitivity doubles and every ρ here is 4x larger.
+
+`event_rho` reads the same ρ off a dp_accounting event for the ledger's "zcdp" accountant; there
+the σ of each GaussianDpEvent already includes the relation's sensitivity.
 """
 
 import math
@@ -198,6 +201,92 @@ def sampled_gaussian_report(
         zcdp_order=zcdp_order(total_rho, delta),
         approximation_valid_up_to=valid_up_to,
     )
+
+
+@dataclass(frozen=True)
+class ZcdpCost:
+    """ρ-zCDP of a release, and up to which RDP order that ρ is claimed to hold.
+
+    Exact costs hold at every order (`valid_up_to` = inf). Yu et al.'s q²/σ² for a sampled step
+    holds only up to its range, so an ε drawn from it deserves trust only if the conversion's
+    order, `zcdp_order`, lies within that range; `valid_up_to` = 1.0 means no order at all.
+    """
+
+    rho: float
+    approximate: bool = False
+    valid_up_to: float = math.inf
+
+    def __post_init__(self) -> None:
+        _check_rho(self.rho)
+        if not self.valid_up_to >= 1:
+            raise ValueError(f"valid_up_to must be an RDP order >= 1, got {self.valid_up_to}")
+
+    def compose(self, other: "ZcdpCost") -> "ZcdpCost":
+        """Both releases: ρ adds (Bun & Steinke 2016); the claim holds only where both do."""
+        return ZcdpCost(
+            rho=self.rho + other.rho,
+            approximate=self.approximate or other.approximate,
+            valid_up_to=min(self.valid_up_to, other.valid_up_to),
+        )
+
+    def approximation_holds(self, delta: float) -> bool:
+        """Whether `epsilon_from_rho(rho, delta)` rests only on orders where ρ is claimed."""
+        return self.valid_up_to > 1 and zcdp_order(self.rho, delta) <= self.valid_up_to
+
+
+def event_rho(event: dp_accounting.DpEvent) -> ZcdpCost:
+    """ρ of a dp_accounting event made of Gaussian releases.
+
+    Sampling amplifies ρ only where Yu et al. claim it: a Poisson-sampled Gaussian costs q²/σ²,
+    approximately (`sampled_gaussian_rho`). Any other sampled event (fixed-size sampling without
+    replacement, or Poisson sampling of a composite release) is charged the ρ of what it samples:
+    sampling a dataset never raises a Rényi divergence (it is jointly quasi-convex), so this is a
+    valid bound, but conservative; the exact RDP in the ledger does count the amplification.
+    """
+    match event:
+        case dp_accounting.NoOpDpEvent():
+            return ZcdpCost(0.0)
+        case dp_accounting.NonPrivateDpEvent():
+            return ZcdpCost(math.inf)
+        case dp_accounting.GaussianDpEvent(noise_multiplier=sigma):
+            return ZcdpCost(math.inf if sigma == 0 else gaussian_rho(sigma))
+        case dp_accounting.SelfComposedDpEvent(event=inner, count=count):
+            cost = event_rho(inner)
+            rho = cost.rho * count if count else 0.0  # 0 · inf is no release, not nan
+            return ZcdpCost(rho, cost.approximate, cost.valid_up_to)
+        case dp_accounting.ComposedDpEvent(events=events):
+            total = ZcdpCost(0.0)
+            for inner in events:
+                total = total.compose(event_rho(inner))
+            return total
+        case dp_accounting.PoissonSampledDpEvent(sampling_probability=rate, event=inner):
+            cost = event_rho(inner)
+            if rate == 0:
+                return ZcdpCost(0.0)
+            if rate == 1 or not isinstance(inner, dp_accounting.GaussianDpEvent):
+                return cost
+            return _sampled_gaussian_cost(rate, inner.noise_multiplier)
+        case dp_accounting.SampledWithoutReplacementDpEvent(event=inner):
+            return event_rho(inner)
+    # Sampling with replacement can draw an example more than once, so even the unsampled ρ
+    # would not bound it; other mechanisms have no ρ here.
+    raise ValueError(
+        f"the zCDP accountant covers Gaussian-noise mechanisms only, not "
+        f"{type(event).__name__}; use accountant 'rdp'"
+    )
+
+
+def _sampled_gaussian_cost(rate: float, noise_multiplier: float) -> ZcdpCost:
+    if noise_multiplier == 0:
+        return ZcdpCost(math.inf)
+    # With qσ >= 1 the approximation holds at no order: valid_up_to 1.0 says so, and
+    # `approximation_holds` is then false whatever the total ρ.
+    valid_up_to = (
+        sampled_gaussian_rho_valid_up_to(rate, noise_multiplier)
+        if rate * noise_multiplier < 1
+        else 1.0
+    )
+    return ZcdpCost(sampled_gaussian_rho(rate, noise_multiplier), True, valid_up_to)
 
 
 def _check_noise_multiplier(noise_multiplier: float) -> None:

@@ -1,12 +1,14 @@
 import itertools
+import time
 
 import dp_accounting
 import pytest
 from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.rdp import rdp_privacy_accountant
 
-from mechanisms.accounting import RDP_ORDERS, PrivacyLedger, Sampling, epsilon_for_rounds
+from mechanisms.accounting import RDP_ORDERS, PrivacyLedger, RdpCurve, Sampling, epsilon_for_rounds
 from mechanisms.accounting.calculator import pld_checkpoints
+from mechanisms.accounting.zcdp import epsilon_from_rho
 
 DELTA = 1e-5
 # The TF-Privacy tutorial setting: sampling rate 0.01, noise multiplier 1.0, 1000 steps.
@@ -112,3 +114,64 @@ def test_rejects_bad_arguments(kwargs, message):
     }
     with pytest.raises(ValueError, match=message):
         epsilon_for_rounds(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("sampling", "release"),
+    [
+        # q = 0.05, σ = 1.1: exact RDP is the larger for 104 rounds, the zCDP figure after.
+        (Sampling("poisson", population=10_000, cohort=500), dp_accounting.GaussianDpEvent(1.1)),
+        (Sampling("fixed", population=1_000, cohort=10), dp_accounting.GaussianDpEvent(1.5)),
+    ],
+    ids=["poisson", "fixed"],
+)
+def test_zcdp_agrees_with_a_ledger_round_by_round(sampling, release):
+    round_event = sampling.round_event(release)
+    epsilons = epsilon_for_rounds(
+        delta=DELTA, rounds=120, sampling=sampling, round_privacy=round_event, accountant="zcdp"
+    )
+    ledger = PrivacyLedger(delta=DELTA, accountant="zcdp", relation=sampling.relation)
+    for _ in range(120):
+        ledger.record(round_event)
+    assert epsilons == pytest.approx(ledger.epsilon_per_round, rel=1e-12)
+    rdp = epsilon_for_rounds(delta=DELTA, rounds=120, sampling=sampling, round_privacy=round_event)
+    assert all(z >= r for z, r in zip(epsilons, rdp, strict=True))
+
+
+def test_zcdp_is_the_larger_figure_each_round():
+    sampling = Sampling("poisson", population=10_000, cohort=500)
+    round_event = sampling.round_event(dp_accounting.GaussianDpEvent(1.1))
+    epsilons = epsilon_for_rounds(
+        delta=DELTA, rounds=120, sampling=sampling, round_privacy=round_event, accountant="zcdp"
+    )
+    rdp = epsilon_for_rounds(delta=DELTA, rounds=120, sampling=sampling, round_privacy=round_event)
+    zcdp = [epsilon_from_rho(k * 0.05**2 / 1.1**2, DELTA) for k in range(1, 121)]
+    assert epsilons[:104] == rdp[:104]
+    assert epsilons[104:] == pytest.approx(zcdp[104:], rel=1e-12)
+    assert zcdp[103] < rdp[103] and zcdp[104] > rdp[104]  # the crossover is where we put it
+
+
+def test_zcdp_ten_thousand_rounds_take_well_under_a_second():
+    start = time.perf_counter()
+    epsilons = epsilon_for_rounds(
+        delta=DELTA,
+        rounds=10_000,
+        sampling=TUTORIAL,
+        round_privacy=TUTORIAL.round_event(GAUSSIAN),
+        accountant="zcdp",
+    )
+    assert time.perf_counter() - start < 1.0
+    assert len(epsilons) == 10_000
+    assert all(a <= b for a, b in itertools.pairwise(epsilons))
+    assert epsilons[-1] >= epsilon_from_rho(10_000 * 0.01**2, DELTA)
+
+
+def test_zcdp_refuses_rdp_curves():
+    with pytest.raises(ValueError, match="Gaussian-noise mechanisms only"):
+        epsilon_for_rounds(
+            delta=DELTA,
+            rounds=3,
+            sampling=TUTORIAL,
+            round_privacy=RdpCurve(orders=RDP_ORDERS, rdp=tuple(0.01 * a for a in RDP_ORDERS)),
+            accountant="zcdp",
+        )

@@ -9,6 +9,7 @@ from dp_accounting.rdp import rdp_privacy_accountant
 
 from mechanisms.accounting import RDP_ORDERS, PrivacyLedger, RdpCurve, Sampling
 from mechanisms.accounting.rdp import rdp_vector
+from mechanisms.accounting.zcdp import epsilon_from_rho, sampled_gaussian_report
 
 DELTA = 1e-5
 POISSON = Sampling("poisson", population=10_000, cohort=100)
@@ -198,3 +199,163 @@ def test_recording_after_a_look_ahead_counts_what_is_recorded(accountant):
     ledger.record(recorded)  # the same entry: reused, and still exact
     fresh.record(recorded)
     assert ledger.epsilon_per_round == pytest.approx(fresh.epsilon_per_round, rel=1e-12)
+
+
+# zCDP: the larger of Yu et al.'s zCDP figure and the exact RDP one.
+
+
+def _ledger(accountant, events, relation=POISSON.relation):
+    ledger = PrivacyLedger(DELTA, accountant, relation)
+    for event in events:
+        ledger.record(event)
+    return ledger
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0, 8.0])
+def test_zcdp_of_unsampled_gaussians_is_the_zcdp_figure(sigma):
+    gaussian = dp_accounting.GaussianDpEvent(sigma)
+    zcdp, rdp = _ledger("zcdp", [gaussian] * 7), _ledger("rdp", [gaussian] * 7)
+    for k in range(1, 8):  # Powers of two: the running sum of rho is exact.
+        assert zcdp.epsilon_per_round[k - 1] == epsilon_from_rho(k / (2 * sigma**2), DELTA)
+        assert zcdp.epsilon_per_round[k - 1] >= rdp.epsilon_per_round[k - 1]
+    assert zcdp.describe()["epsilon_rdp"] == rdp.epsilon
+
+
+def test_zcdp_of_yu_et_al_mnist_setting():
+    ledger = _ledger("zcdp", [dp_accounting.GaussianDpEvent(8.0)] * 100)
+    rho = 0.78125  # 100 epochs of 1/(2·64)
+    expected = rho + 2 * math.sqrt(rho * math.log(1e5))
+    assert ledger.epsilon == pytest.approx(expected, rel=1e-15)
+    summary = ledger.describe()
+    assert summary["zcdp"] == {
+        "rho": rho,
+        "epsilon": ledger.epsilon,
+        "approximate": False,
+        "approximation_holds": True,
+    }
+    assert summary["epsilon_rdp"] < ledger.epsilon  # the exact conversion is tighter here
+
+
+def test_zcdp_below_exact_rdp_reports_the_exact_rdp():
+    event = dp_accounting.PoissonSampledDpEvent(0.05, dp_accounting.GaussianDpEvent(1.1))
+    ledger = _ledger("zcdp", [event] * 100)
+    exact = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS)).compose(event, 100)
+    assert ledger.epsilon == pytest.approx(exact.get_epsilon(DELTA), rel=1e-12)
+    assert ledger.epsilon_per_round == _ledger("rdp", [event] * 100).epsilon_per_round
+    summary = ledger.describe()
+    rho = 100 * 0.05**2 / 1.1**2
+    assert summary["zcdp"]["rho"] == pytest.approx(rho, rel=1e-12)
+    assert summary["zcdp"]["epsilon"] == pytest.approx(epsilon_from_rho(rho, DELTA), rel=1e-12)
+    assert summary["zcdp"]["epsilon"] < summary["epsilon_rdp"] == summary["epsilon"]
+    assert summary["zcdp"]["approximate"]
+    assert not summary["zcdp"]["approximation_holds"]  # zcdp_order 8.5 > range 4.5
+    assert summary["optimal_order"] == exact.get_epsilon_and_optimal_order(DELTA)[1]
+    assert "Yu et al. 2019" in summary["bound"]
+    assert "larger of this zCDP figure and the exact RDP" in summary["bound"]
+
+
+def test_zcdp_above_exact_rdp_within_its_range_reports_the_zcdp_figure():
+    step = dp_accounting.PoissonSampledDpEvent(0.05, dp_accounting.GaussianDpEvent(2.0))
+    ledger = _ledger("zcdp", [dp_accounting.SelfComposedDpEvent(step, 100)] * 3)
+    summary = ledger.describe()
+    assert summary["zcdp"]["rho"] == pytest.approx(300 * 0.05**2 / 4, rel=1e-12)
+    # zcdp_order 1 + sqrt(ln(1e5)/0.1875) = 8.8 lies within 4·ln(10) + 1 = 10.2.
+    assert summary["zcdp"]["approximation_holds"]
+    assert ledger.epsilon == summary["zcdp"]["epsilon"] > summary["epsilon_rdp"]
+
+
+def test_zcdp_schedule_adds_rho_round_by_round():
+    sigmas = [0.8, 1.5, 3.0, 0.9]
+    ledger = _ledger("zcdp", [dp_accounting.GaussianDpEvent(s) for s in sigmas])
+    rhos = list(itertools.accumulate(1 / (2 * s**2) for s in sigmas))
+    assert ledger.describe()["zcdp"]["rho"] == rhos[-1]
+    assert ledger.epsilon_per_round == [epsilon_from_rho(rho, DELTA) for rho in rhos]
+
+
+def test_zcdp_sampled_schedule_matches_the_epoch_report():
+    sigmas, rate = [3.0, 2.0, 2.0, 1.5], 0.02
+    events = [
+        dp_accounting.PoissonSampledDpEvent(rate, dp_accounting.GaussianDpEvent(s)) for s in sigmas
+    ]
+    summary = _ledger("zcdp", events).describe()
+    report = sampled_gaussian_report(sigmas, rate=rate, steps=1, delta=DELTA)
+    assert summary["zcdp"]["epsilon"] == pytest.approx(report.zcdp_epsilon, rel=1e-12)
+    assert summary["zcdp"]["approximation_holds"] == report.approximation_holds
+    assert summary["epsilon_rdp"] == pytest.approx(report.epsilon, rel=1e-12)
+    assert summary["epsilon"] == max(summary["epsilon_rdp"], summary["zcdp"]["epsilon"])
+
+
+def test_zcdp_with_fixed_cohorts_claims_no_amplification_in_rho():
+    events = _events(FIXED, [1.0, 2.0])  # GaussianDpEvent(z / 2): rho = 2/z² per round
+    ledger = _ledger("zcdp", events, FIXED.relation)
+    summary = ledger.describe()
+    assert summary["zcdp"]["rho"] == 2.0 + 0.5
+    assert summary["neighbouring"] == "replace one client"
+    assert "without amplification" in summary["bound"]
+    assert "without replacement" in summary["bound"]  # the exact RDP beside it
+    assert ledger.epsilon == epsilon_from_rho(2.5, DELTA) > summary["epsilon_rdp"]
+    assert summary["epsilon_rdp"] == pytest.approx(_fresh_rdp_epsilon(FIXED, events), rel=1e-12)
+
+
+def test_zcdp_look_ahead_does_not_mutate_and_is_reused_exactly():
+    first, second = _events(POISSON, [1.0, 0.7])
+    ledger = _ledger("zcdp", [first])
+    before = (ledger.rounds, ledger.epsilon, ledger.epsilon_per_round, ledger.describe())
+    predicted = ledger.epsilon_after(second)
+    assert (ledger.rounds, ledger.epsilon, ledger.epsilon_per_round, ledger.describe()) == before
+    assert predicted > ledger.epsilon
+    ledger.epsilon_after(first)  # a different look-ahead: recording `second` must not reuse it
+    ledger.record(second)
+    assert ledger.epsilon == predicted
+    assert ledger.epsilon_per_round == _ledger("zcdp", [first, second]).epsilon_per_round
+
+
+def test_zcdp_round_trip_through_json():
+    events = [
+        dp_accounting.GaussianDpEvent(3.0),
+        *_events(POISSON, [1.0, 1.3]),
+        dp_accounting.GaussianDpEvent(1.7),
+    ]
+    ledger = _ledger("zcdp", events)
+    state = ledger.to_dict()
+    assert set(state) == set(PrivacyLedger(DELTA).to_dict())  # the saved format is the same
+    restored = PrivacyLedger.from_dict(json.loads(json.dumps(state, allow_nan=False)))
+    assert restored.accountant == "zcdp"
+    assert restored.epsilon_per_round == ledger.epsilon_per_round
+    assert restored.describe() == ledger.describe()
+    next_event = dp_accounting.GaussianDpEvent(2.2)
+    assert restored.epsilon_after(next_event) == ledger.epsilon_after(next_event)
+
+
+def test_zcdp_from_dict_refuses_a_tampered_zcdp_figure():
+    ledger = _ledger("zcdp", [dp_accounting.GaussianDpEvent(2.0)] * 3)  # zCDP figure dominates
+    state = ledger.to_dict()
+    state["epsilon_per_round"][-1] *= 0.99
+    with pytest.raises(ValueError, match="inconsistent"):
+        PrivacyLedger.from_dict(state)
+
+
+def test_zcdp_refuses_rdp_curves_and_leaves_the_ledger_unchanged():
+    ledger = _ledger("zcdp", [dp_accounting.GaussianDpEvent(2.0)])
+    with pytest.raises(ValueError, match=r"Gaussian-noise mechanisms only.*accountant 'rdp'"):
+        ledger.record(RdpCurve(orders=RDP_ORDERS, rdp=tuple(0.01 * a for a in RDP_ORDERS)))
+    assert ledger.rounds == 1
+    assert ledger.epsilon == epsilon_from_rho(0.125, DELTA)
+
+
+def test_zcdp_rejects_events_of_the_wrong_relation():
+    ledger = PrivacyLedger(DELTA, "zcdp", FIXED.relation)
+    with pytest.raises(ValueError, match="cannot account"):
+        ledger.record(_events(POISSON, [1.0])[0])
+    assert ledger.rounds == 0
+
+
+def test_zcdp_non_private_round_and_empty_ledger():
+    empty = PrivacyLedger(DELTA, "zcdp").describe()
+    assert empty["epsilon"] == empty["epsilon_rdp"] == empty["zcdp"]["epsilon"] == 0.0
+    assert empty["optimal_order"] is None
+    ledger = _ledger("zcdp", [dp_accounting.NonPrivateDpEvent()])
+    assert ledger.epsilon == math.inf
+    summary = json.loads(json.dumps(ledger.describe(), allow_nan=False))
+    assert summary["zcdp"]["rho"] == summary["epsilon"] == "inf"
+    json.dumps(ledger.to_dict(), allow_nan=False)

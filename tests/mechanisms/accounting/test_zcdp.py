@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from dp_accounting.rdp import rdp_privacy_accountant
 
-from mechanisms.accounting.rdp import RDP_ORDERS, RdpCurve, epsilons_from_rdp
+from mechanisms.accounting.rdp import RDP_ORDERS, RdpCurve, epsilons_from_rdp, rdp_vector
 from mechanisms.accounting.zcdp import (
+    ZcdpCost,
     epoch_rdp,
     epoch_rho,
     epsilon_from_rho,
+    event_rho,
     gaussian_rho,
     sampled_gaussian_report,
     sampled_gaussian_rho,
@@ -200,3 +202,174 @@ def test_report_composes_epochs_at_different_noise_exactly():
 def test_bad_parameters_are_named(call, parameter):
     with pytest.raises(ValueError, match=parameter):
         call()
+
+
+GAUSSIAN_2 = dp_accounting.GaussianDpEvent(2.0)
+
+
+def _poisson(rate, sigma):
+    return dp_accounting.PoissonSampledDpEvent(rate, dp_accounting.GaussianDpEvent(sigma))
+
+
+def test_event_rho_of_a_gaussian_is_exact():
+    assert event_rho(GAUSSIAN_2) == ZcdpCost(rho=0.125, approximate=False, valid_up_to=math.inf)
+    # Replace-one callers halve σ (sensitivity 2): ρ is 4x that of add/remove.
+    assert event_rho(dp_accounting.GaussianDpEvent(1.0)).rho == 0.5
+    assert event_rho(dp_accounting.GaussianDpEvent(0.5)).rho == 2.0
+    assert event_rho(dp_accounting.GaussianDpEvent(0.0)).rho == math.inf
+
+
+def test_event_rho_of_trivial_events():
+    assert event_rho(dp_accounting.NoOpDpEvent()) == ZcdpCost(0.0, False, math.inf)
+    assert event_rho(dp_accounting.NonPrivateDpEvent()) == ZcdpCost(math.inf, False, math.inf)
+
+
+def test_event_rho_self_composed_multiplies_and_keeps_the_range():
+    assert event_rho(dp_accounting.SelfComposedDpEvent(GAUSSIAN_2, 3)).rho == 0.375
+    cost = event_rho(dp_accounting.SelfComposedDpEvent(_poisson(0.01, 4.0), 600))
+    assert cost.rho == pytest.approx(600 * 6.25e-6, rel=1e-12)
+    assert cost.approximate
+    assert cost.valid_up_to == pytest.approx(52.50201320, rel=1e-9)  # 16·ln(25) + 1
+    never = dp_accounting.SelfComposedDpEvent(dp_accounting.NonPrivateDpEvent(), 0)
+    assert event_rho(never).rho == 0.0
+
+
+def test_event_rho_composed_adds_and_takes_the_narrowest_range():
+    cost = event_rho(
+        dp_accounting.ComposedDpEvent(
+            [dp_accounting.GaussianDpEvent(1.0), _poisson(0.01, 4.0), _poisson(0.001, 2.0)]
+        )
+    )
+    assert cost.rho == pytest.approx(0.5 + 1e-4 / 16 + 1e-6 / 4, rel=1e-12)
+    assert cost.approximate
+    # 4·ln(500) + 1 = 25.858 is below 16·ln(25) + 1 = 52.502.
+    assert cost.valid_up_to == pytest.approx(4 * math.log(500) + 1, rel=1e-12)
+    exact = event_rho(dp_accounting.ComposedDpEvent([GAUSSIAN_2, GAUSSIAN_2]))
+    assert exact == ZcdpCost(0.25, False, math.inf)
+    assert event_rho(dp_accounting.ComposedDpEvent([])) == ZcdpCost(0.0, False, math.inf)
+
+
+def test_event_rho_of_a_poisson_sampled_gaussian_is_yu_et_als_approximation():
+    cost = event_rho(_poisson(0.05, 1.1))
+    assert cost.rho == pytest.approx(0.05**2 / 1.1**2, rel=1e-12)
+    assert cost.approximate
+    assert cost.valid_up_to == pytest.approx(1.1**2 * math.log(1 / 0.055) + 1, rel=1e-12)
+
+
+def test_event_rho_at_sampling_rate_one_is_the_gaussian():
+    assert event_rho(_poisson(1.0, 2.0)) == event_rho(GAUSSIAN_2)
+
+
+def test_event_rho_at_sampling_rate_zero_is_nothing():
+    assert event_rho(_poisson(0.0, 2.0)) == ZcdpCost(0.0)
+
+
+def test_event_rho_without_an_approximation_range_is_never_trusted():
+    cost = event_rho(_poisson(0.5, 4.0))  # qσ = 2: q²/σ² covers no order
+    assert cost.rho == pytest.approx(0.25 / 16, rel=1e-12)
+    assert cost.approximate
+    assert cost.valid_up_to == 1.0
+    assert not cost.approximation_holds(DELTA)
+    assert not cost.approximation_holds(0.5)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.SelfComposedDpEvent(GAUSSIAN_2, 3)),
+        dp_accounting.PoissonSampledDpEvent(
+            0.1, dp_accounting.ComposedDpEvent([GAUSSIAN_2, GAUSSIAN_2, GAUSSIAN_2])
+        ),
+    ],
+    ids=["poisson-of-self-composed", "poisson-of-composed"],
+)
+def test_poisson_sampling_of_a_composite_release_claims_no_amplification(event):
+    assert event_rho(event) == ZcdpCost(0.375, False, math.inf)
+
+
+def test_fixed_size_sampling_claims_no_amplification():
+    event = dp_accounting.SampledWithoutReplacementDpEvent(
+        1000, 50, dp_accounting.GaussianDpEvent(0.5)
+    )
+    assert event_rho(event) == ZcdpCost(2.0, False, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("event", "relation"),
+    [
+        (
+            dp_accounting.SampledWithoutReplacementDpEvent(
+                1000, 50, dp_accounting.GaussianDpEvent(0.5)
+            ),
+            dp_accounting.NeighboringRelation.REPLACE_ONE,
+        ),
+        (
+            dp_accounting.PoissonSampledDpEvent(
+                0.3, dp_accounting.SelfComposedDpEvent(GAUSSIAN_2, 3)
+            ),
+            dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
+        ),
+    ],
+    ids=["fixed", "poisson-of-composite"],
+)
+def test_unamplified_rho_bounds_the_exact_rdp_at_every_order(event, relation):
+    # Conservative, not just plausible: the exact (amplified) RDP lies below ρα everywhere.
+    zcdp_line = event_rho(event).rho * np.array(RDP_ORDERS)
+    exact = rdp_vector(event, relation)
+    assert np.all(exact <= zcdp_line)
+    assert np.any(exact < 0.9 * zcdp_line)  # and the amplification it forgoes is real
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        dp_accounting.LaplaceDpEvent(1.0),
+        dp_accounting.UnsupportedDpEvent(),
+        dp_accounting.SampledWithReplacementDpEvent(1000, 50, GAUSSIAN_2),
+        dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.LaplaceDpEvent(1.0)),
+        dp_accounting.ComposedDpEvent([GAUSSIAN_2, dp_accounting.LaplaceDpEvent(1.0)]),
+        dp_accounting.SelfComposedDpEvent(dp_accounting.LaplaceDpEvent(1.0), 2),
+        RdpCurve(orders=(2.0, 4.0), rdp=(0.1, 0.2)),
+    ],
+    ids=[
+        "laplace",
+        "unsupported",
+        "with-replacement",
+        "sampled-laplace",
+        "composed",
+        "self",
+        "curve",
+    ],
+)
+def test_event_rho_refuses_what_is_not_gaussian_noise(event):
+    with pytest.raises(ValueError, match=r"Gaussian-noise mechanisms only.*accountant 'rdp'"):
+        event_rho(event)
+
+
+def test_zcdp_cost_composition_and_approximation_range():
+    exact, sampled = ZcdpCost(0.5), ZcdpCost(0.01, approximate=True, valid_up_to=30.0)
+    total = exact.compose(sampled)
+    assert total == ZcdpCost(0.51, approximate=True, valid_up_to=30.0)
+    assert exact.approximation_holds(DELTA)  # exact: every order is covered
+    # zcdp_order(0.01, 1e-5) = 1 + sqrt(1151.3) = 34.9 > 30, but 1 + sqrt(11.5/0.51) = 5.75.
+    assert not sampled.approximation_holds(DELTA)
+    assert total.approximation_holds(DELTA)
+    with pytest.raises(ValueError, match="rho"):
+        ZcdpCost(-0.1)
+    with pytest.raises(ValueError, match="valid_up_to"):
+        ZcdpCost(0.1, approximate=True, valid_up_to=0.5)
+
+
+@pytest.mark.parametrize(
+    ("sigmas", "rate", "steps"),
+    [([8.0] * 100, 0.01, 100), ([1.1] * 5, 0.05, 20), ([3.0, 2.0, 2.0, 1.5], 0.02, 50)],
+)
+def test_event_rho_agrees_with_the_epoch_report(sigmas, rate, steps):
+    cost = ZcdpCost(0.0)
+    for sigma in sigmas:
+        cost = cost.compose(
+            event_rho(dp_accounting.SelfComposedDpEvent(_poisson(rate, sigma), steps))
+        )
+    report = sampled_gaussian_report(sigmas, rate=rate, steps=steps, delta=DELTA)
+    assert epsilon_from_rho(cost.rho, DELTA) == pytest.approx(report.zcdp_epsilon, rel=1e-12)
+    assert cost.approximation_holds(DELTA) == report.approximation_holds
