@@ -33,6 +33,13 @@ _DPSGD_STREAM = int.from_bytes(b"dp-sgd", "big")
 PerExampleLoss = Callable[[Any, Any], tf.Tensor]
 
 
+def float32_at_least(value: float) -> np.float32:
+    """`value` as the nearest float32 not below it: the noise multiplier the clients apply must
+    never be smaller than the one the accountant charged for."""
+    rounded = np.float32(value)
+    return rounded if rounded >= value else np.nextafter(rounded, np.float32(np.inf))
+
+
 class NoisyGradient(NamedTuple):
     """One DP-SGD step's private gradient and what the client knows about it."""
 
@@ -87,9 +94,15 @@ def clip_sum_and_noise(
     Each g_i spans all tensors of `per_example` (leading axis = example) and is clipped jointly.
     An example whose gradient is not finite contributes nothing (it is counted as clipped):
     leaving it in would let one example poison the sum, i.e. unbounded sensitivity.
+    Shapes come from the static shapes where known: on an empty batch (Poisson batching) TF's
+    vectorised Jacobian returns tensors whose trailing dimensions are wrong.
     """
     batch = tf.shape(per_example[0])[0]
-    flat = [tf.reshape(g, [batch, -1]) for g in per_example]
+    shapes = [_example_shape(g) for g in per_example]
+    flat = [
+        tf.reshape(g, [batch, tf.reduce_prod(shape)])
+        for g, shape in zip(per_example, shapes, strict=True)
+    ]
     finite = tf.reduce_all(
         tf.stack([tf.reduce_all(tf.math.is_finite(f), axis=1) for f in flat]), axis=0
     )
@@ -99,8 +112,8 @@ def clip_sum_and_noise(
     scale = tf.where(finite, l2_clip / tf.maximum(norms, l2_clip), tf.zeros_like(norms))
     clipped = tf.reduce_sum(tf.cast(tf.logical_or(norms > l2_clip, ~finite), tf.int64))
     result = []
-    for index, (g, f) in enumerate(zip(per_example, flat, strict=True)):
-        summed = tf.reshape(tf.linalg.matvec(f, scale, transpose_a=True), tf.shape(g)[1:])
+    for index, (shape, f) in enumerate(zip(shapes, flat, strict=True)):
+        summed = tf.reshape(tf.linalg.matvec(f, scale, transpose_a=True), shape)
         noise = tf.random.stateless_normal(
             tf.shape(summed),
             seed=tf.random.experimental.stateless_fold_in(seed, index),
@@ -109,6 +122,13 @@ def clip_sum_and_noise(
         )
         result.append((summed + noise) / tf.cast(denominator, summed.dtype))
     return result, clipped
+
+
+def _example_shape(per_example: tf.Tensor) -> tf.Tensor:
+    static = per_example.shape[1:]
+    if static.is_fully_defined():
+        return tf.constant(static.as_list(), tf.int32)
+    return tf.shape(per_example)[1:]
 
 
 def dp_sgd_step(
@@ -122,29 +142,27 @@ def dp_sgd_step(
     seed: tf.Tensor,
 ) -> NoisyGradient:
     """The private gradient of one batch at the model's current weights (it updates the model's
-    metrics, not its weights); `noise_stddev` is σ·C. A batch larger than `batch_size` is an
-    error: the accountant and the denominator both assume at most `batch_size` examples a step."""
+    metrics, not its weights); `noise_stddev` is σ·C. `batch_size` is the nominal (shuffled) or
+    expected (Poisson) batch size: the denominator is public, whatever this batch holds, and an
+    empty batch releases noise alone, as the Poisson-sampled Gaussian the accountant composes."""
     gradients, _ = per_example_gradients(model, batch, per_example_loss)
     num_examples = tf.shape(gradients[0], out_type=tf.int64)[0]
-    too_large = tf.debugging.assert_less_equal(
-        num_examples, tf.constant(batch_size, tf.int64), message="batch larger than batch_size"
+    noisy, clipped = clip_sum_and_noise(
+        gradients, l2_clip=l2_clip, noise_stddev=noise_stddev, denominator=batch_size, seed=seed
     )
-    with tf.control_dependencies([too_large]):
-        noisy, clipped = clip_sum_and_noise(
-            gradients, l2_clip=l2_clip, noise_stddev=noise_stddev, denominator=batch_size, seed=seed
-        )
     return NoisyGradient(noisy, clipped, num_examples)
 
 
 def client_noise_seed(seed: int, round_num: tf.Tensor, data: tf.data.Dataset) -> tf.Tensor:
     """The client's own noise seed for this round: (seed, round) folded with a fingerprint of its
-    first batch, so clients draw independent noise (TFF does not tell a client who it is) yet a
-    run reproduces exactly.
+    first non-empty batch, so clients draw independent noise (TFF does not tell a client who it
+    is) yet a run reproduces exactly.
 
     In a deployment each client draws from its own entropy; in simulation the spec seed stands in
     for it (keep it secret, or use seed: null, for real data).
     """
-    fingerprint = data.take(1).reduce(tf.constant(0, tf.int64), lambda _, b: _fingerprint(b))
+    nonempty = data.filter(lambda b: tf.shape(tf.nest.flatten(b)[0])[0] > 0)  # Poisson batches
+    fingerprint = nonempty.take(1).reduce(tf.constant(0, tf.int64), lambda _, b: _fingerprint(b))
     round_seed = tf.stack(
         [tf.constant(int(seed) & _SEED_MASK, tf.int64), tf.cast(round_num, tf.int64)]
     )
@@ -249,7 +267,7 @@ def build_dpsgd_client_work(
     @tff.tensorflow.computation
     def initial_state():
         return collections.OrderedDict(
-            noise_multiplier=np.float32(noise_multiplier),
+            noise_multiplier=float32_at_least(noise_multiplier),
             learning_rate=np.float32(learning_rate),
             round=np.int64(0),
         )

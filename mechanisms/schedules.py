@@ -176,12 +176,17 @@ _SCHEDULES: dict[str, type] = {
 }
 
 
-def schedule_from_settings(kind: str, **params: Any) -> NoiseSchedule:
-    """The schedule named `kind` with exactly the parameters of its dataclass."""
+def schedule_parameters(kind: str) -> list[str]:
+    """The parameters a schedule of `kind` takes, all required."""
     if kind not in _SCHEDULES:
         raise ValueError(f"noise schedule kind must be one of {sorted(_SCHEDULES)}, got {kind!r}")
+    return list(_SCHEDULES[kind].__dataclass_fields__)
+
+
+def schedule_from_settings(kind: str, **params: Any) -> NoiseSchedule:
+    """The schedule named `kind` with exactly the parameters of its dataclass."""
+    expected = schedule_parameters(kind)
     schedule_type = _SCHEDULES[kind]
-    expected = list(schedule_type.__dataclass_fields__)
     unknown = sorted(set(params) - set(expected))
     missing = [name for name in expected if name not in params]
     if unknown or missing:

@@ -89,15 +89,16 @@ def _validate(args) -> int:
 
 
 def _account(args) -> int:
-    from tff_pipelines.privacy import plan_privacy
+    from tff_pipelines.privacy import plan_privacy, privacy_needs_data
 
     spec = _load(args)
-    dimension = None
-    if spec.privacy.is_distributed:  # needs the model's size: loads the data and TF
-        from tff_pipelines.run import model_shape, prepare_data, privacy_dimension
+    if privacy_needs_data(spec):  # the model's or the clients' sizes: loads the data (and TF)
+        from tff_pipelines.run import plan_for_data, prepare_data
 
-        dimension = privacy_dimension(spec, model_shape(prepare_data(spec)))
-    document = plan_privacy(spec, dimension=dimension, source=args.spec).projection()
+        plan = plan_for_data(spec, prepare_data(spec), args.spec)
+    else:
+        plan = plan_privacy(spec, source=args.spec)
+    document = plan.projection()
     if args.json:
         print(json.dumps(document, indent=2))
         return 0
@@ -133,7 +134,18 @@ def account_text(doc: dict) -> str:
             f"({doc['secure_aggregation']})"
         )
     zcdp = doc.get("zcdp")
-    if zcdp:
+    if zcdp and doc["accountant"] == "zcdp":
+        rho, epsilon = float(zcdp["rho"]), float(zcdp["epsilon"])
+        lines.append(
+            f"  zCDP          rho = {rho:.4g}, epsilon = {epsilon:.4f}; exact RDP epsilon = "
+            f"{float(doc['epsilon_rdp']):.4f}; the epsilon above is the larger"
+        )
+        if zcdp["approximate"] and not zcdp["approximation_holds"]:
+            lines.append(
+                "                the q^2/sigma^2 approximation for sampled steps does not hold "
+                "at this rho: trust the exact RDP figure"
+            )
+    elif zcdp:
         lines.append(
             f"  zCDP          rho = {zcdp['rho']:.4g}, epsilon = {zcdp['epsilon']:.4f} "
             "(Yu et al.'s accounting; the epsilon above is the tighter exact RDP one)"
@@ -151,7 +163,10 @@ def account_text(doc: dict) -> str:
             f"{doc['planned_rounds']} rounds"
         )
     per_round = doc["epsilon_per_round"]
-    if per_round:
+    schedule = doc.get("schedule")
+    if schedule:
+        lines += _schedule_lines(schedule, per_round)
+    elif per_round:
         n = len(per_round)
         marks = sorted({1 + (n - 1) * i // 5 for i in range(6)})
         lines.append(
@@ -161,16 +176,33 @@ def account_text(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _schedule_lines(schedule: dict, epsilons: list[float]) -> list[str]:
+    """The schedule's parameters, then every round's noise multiplier and the epsilon spent."""
+    parameters = ", ".join(
+        f"{k} {v:g}" for k, v in schedule.items() if k not in ("kind", "noise_multiplier_per_round")
+    )
+    lines = [f"  schedule      {schedule['kind']}: {parameters}"]
+    if schedule["kind"] == "validation_based":
+        lines.append(
+            "                (projected as if accuracy keeps improving: sigma never decays)"
+        )
+    lines.append("    round   noise multiplier   epsilon")
+    sigmas = schedule["noise_multiplier_per_round"]
+    for round_num, (sigma, epsilon) in enumerate(zip(sigmas, epsilons, strict=True), start=1):
+        lines.append(f"    {round_num:>5}   {sigma:>16.4f}   {epsilon:.4f}")
+    return lines
+
+
 def _inspect(args) -> int:
     from tff_pipelines import runtime
     from tff_pipelines.compile import compile_spec
-    from tff_pipelines.privacy import plan_privacy
-    from tff_pipelines.run import model_shape, prepare_data, privacy_dimension
+    from tff_pipelines.run import model_shape, plan_for_data, prepare_data
     from tff_pipelines.secure_round import SecureAggregationProcess
 
     spec = _load(args)
-    shape = model_shape(prepare_data(spec))
-    plan = plan_privacy(spec, dimension=privacy_dimension(spec, shape), source=args.spec)
+    data = prepare_data(spec)
+    shape = model_shape(data)
+    plan = plan_for_data(spec, data, args.spec)
     with runtime.session():
         compiled = compile_spec(spec, shape, plan)
         process = compiled.process

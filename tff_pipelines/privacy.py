@@ -7,6 +7,8 @@ module does load TensorFlow).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from mechanisms.accounting import (
     epsilon_for_rounds,
 )
 from mechanisms.scaling import BitsTooFewError
+from mechanisms.schedules import ValidationSchedule
 from secure_agg.parameters import SecAggSettings
 from secure_agg.parameters import plan as plan_secagg
 from tff_pipelines.spec.errors import Problem, SpecError
@@ -44,6 +47,8 @@ class PrivacyPlan:
     wrap_target: float | None = None  # privacy.modclip_prob for the distributed mechanisms
     secagg: SecAggSettings | None = None  # secure_aggregation.protocol: secagg
     example_level: bool = False  # dpsgd: the unit is one example, not one client
+    schedule: Any = None  # a mechanisms.schedules.NoiseSchedule: σ of round t = 0, 1, ...
+    schedule_kind: str = "none"
 
     @property
     def unit(self) -> str:
@@ -62,28 +67,64 @@ class PrivacyPlan:
         """Clients add the noise and a modular secure sum adds up (smm, ddg, skellam)."""
         return self.wrap_target is not None
 
-    def round_privacy(self) -> RoundPrivacy:
+    def noise_multiplier(self, round_num: int, validation: Sequence[float] = ()) -> float:
+        """The noise multiplier of round `round_num` (from 1); `validation` is the evaluation
+        accuracy after each earlier round, read by a validation-based schedule."""
+        if self.schedule is None:
+            return self.mechanism.noise_multiplier
+        return self.schedule.sigma(round_num - 1, validation)
+
+    def mechanism_at(self, round_num: int, validation: Sequence[float] = ()) -> Any:
+        """The mechanism as it runs in round `round_num`: its noise set by the schedule."""
+        if self.schedule is None or self.mechanism is None:
+            return self.mechanism
+        sigma = self.noise_multiplier(round_num, validation)
+        return dataclasses.replace(self.mechanism, noise_multiplier=sigma)
+
+    def round_privacy(self, round_num: int = 1, validation: Sequence[float] = ()) -> RoundPrivacy:
         """One round as the accountant sees it: the mechanism's release under the sampling."""
         if self.mechanism is None:
             return dp_accounting.NonPrivateDpEvent()
-        return self.mechanism.round_privacy(self.sampling)
+        return self.mechanism_at(round_num, validation).round_privacy(self.sampling)
+
+    @property
+    def relation(self) -> dp_accounting.NeighboringRelation:
+        """The neighbouring relation the accountant composes under."""
+        return self.mechanism.relation if self.example_level else self.sampling.relation
 
     def new_ledger(self) -> PrivacyLedger:
-        return PrivacyLedger(
-            delta=self.delta, accountant=self.accountant, relation=self.sampling.relation
-        )
+        return PrivacyLedger(delta=self.delta, accountant=self.accountant, relation=self.relation)
 
     def projected_epsilons(self) -> list[float]:
-        """Epsilon after each planned round, assuming every round runs."""
+        """Epsilon after each planned round, assuming every round runs (and, for a
+        validation-based schedule, that the accuracy keeps improving, so σ never decays)."""
         if not self.private:
             return []
-        return epsilon_for_rounds(
-            delta=self.delta,
-            rounds=self.rounds,
-            sampling=self.sampling,
-            round_privacy=self.round_privacy(),
-            accountant=self.accountant,
-        )
+        if self.schedule is None:
+            return epsilon_for_rounds(
+                delta=self.delta,
+                rounds=self.rounds,
+                sampling=self.sampling,
+                round_privacy=self.round_privacy(),
+                accountant=self.accountant,
+                relation=self.relation,
+            )
+        ledger = self.new_ledger()
+        for round_num in range(1, self.rounds + 1):
+            ledger.record(self._projected(round_num))
+        return ledger.epsilon_per_round
+
+    def projected_noise_multipliers(self, rounds: int) -> list[float]:
+        return [self._projected_mechanism(r).noise_multiplier for r in range(1, rounds + 1)]
+
+    def _projected_mechanism(self, round_num: int) -> Any:
+        if isinstance(self.schedule, ValidationSchedule):
+            sigma = self.schedule.initial_sigma
+            return dataclasses.replace(self.mechanism, noise_multiplier=sigma)
+        return self.mechanism_at(round_num)
+
+    def _projected(self, round_num: int) -> RoundPrivacy:
+        return self._projected_mechanism(round_num).round_privacy(self.sampling)
 
     def affordable_rounds(self, epsilons: list[float]) -> int:
         """How many of the planned rounds fit under max_epsilon."""
@@ -95,7 +136,19 @@ class PrivacyPlan:
         """privacy.json as it will read if every round that max_epsilon affords runs."""
         epsilons = self.projected_epsilons()
         affordable = self.affordable_rounds(epsilons)
-        doc = self.report(None, rounds=affordable, stopped_by_budget=affordable < self.rounds)
+        ledger = None
+        if self.private and self.accountant == "zcdp":  # both of its figures, as a run reports
+            ledger = self.new_ledger()
+            for round_num in range(1, affordable + 1):
+                ledger.record(self._projected(round_num))
+        doc = self.report(
+            ledger,
+            rounds=affordable,
+            stopped_by_budget=affordable < self.rounds,
+            noise_multipliers=self.projected_noise_multipliers(affordable)
+            if self.schedule is not None
+            else None,
+        )
         if not self.private:
             return doc
         doc.update(
@@ -111,12 +164,14 @@ class PrivacyPlan:
         rounds: int,
         stopped_by_budget: bool = False,
         secure_sum: dict[str, Any] | None = None,
+        noise_multipliers: Sequence[float] | None = None,
     ) -> dict:
         """The privacy.json document: the promise, and every assumption it rests on.
 
         `rounds` are the rounds that ran (or, for a projection, would run); a private run's
         ledger has recorded exactly those. `secure_sum` is what the secure aggregation protocol
-        saw happen over those rounds (dropouts, refused rounds).
+        saw happen over those rounds (dropouts, refused rounds); `noise_multipliers` the
+        scheduled noise multiplier of each of them.
         """
         doc: dict[str, Any] = {
             "private": self.private,
@@ -150,9 +205,16 @@ class PrivacyPlan:
             epsilon_per_round=described.get("epsilon_per_round", []),
             assumptions=self.assumptions(),
         )
-        if "optimal_order" in described:
-            doc["optimal_order"] = described["optimal_order"]
-        if self.example_level:
+        for key in ("optimal_order", "zcdp", "epsilon_rdp"):
+            if key in described:
+                doc[key] = described[key]
+        if self.schedule is not None:
+            doc["schedule"] = {
+                "kind": self.schedule_kind,
+                **dataclasses.asdict(self.schedule),
+                "noise_multiplier_per_round": list(noise_multipliers or []),
+            }
+        if self.example_level and self.schedule is None and self.accountant != "zcdp":
             doc["zcdp"] = self.mechanism.zcdp(self.sampling, rounds, self.delta)
         if self.distributed:
             doc["bound"] = self.mechanism.describe()["accounting"]
@@ -319,12 +381,28 @@ class PrivacyPlan:
         )
 
 
-def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") -> PrivacyPlan:
+def privacy_needs_data(spec) -> bool:
+    """Whether the privacy plan depends on the data: the model's size (smm, ddg, skellam) or the
+    clients' sizes (dpsgd with Poisson batches)."""
+    privacy = spec.privacy
+    poisson_dpsgd = privacy.mechanism == "dpsgd" and spec.training.batching == "poisson"
+    return privacy.is_distributed or poisson_dpsgd
+
+
+def plan_privacy(
+    spec,
+    *,
+    dimension: int | None = None,
+    client_sizes: Sequence[int] | None = None,
+    source: str = "<spec>",
+) -> PrivacyPlan:
     """Builds the plan; calibrates the noise when the spec gives a target epsilon.
 
     `dimension` (trainable parameters of the model) is needed by smm, ddg and skellam, whose
-    rotation and accounting depend on it. Parameters no mechanism can work with are reported as a
-    SpecError against `source`, the spec file, before any training.
+    rotation and accounting depend on it; `client_sizes` (examples per client) by dpsgd with
+    Poisson batches, whose sampling rate per step is batch_size / examples. Parameters no
+    mechanism can work with are reported as a SpecError against `source`, the spec file, before
+    any training.
     """
     training, privacy = spec.training, spec.privacy
     sampling = Sampling(
@@ -359,7 +437,17 @@ def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") 
             )
         return PrivacyPlan(mechanism=GaussianMechanism(privacy.clip, z), **common)
     if privacy.mechanism == "dpsgd":
-        return PrivacyPlan(mechanism=_dpsgd(spec, sampling, source), example_level=True, **common)
+        schedule = _schedule(spec)
+        mechanism = _dpsgd(spec, sampling, client_sizes, source, schedule)
+        plan = PrivacyPlan(
+            mechanism=mechanism,
+            example_level=True,
+            schedule=schedule,
+            schedule_kind=privacy.schedule.kind,
+            **common,
+        )
+        _check_first_round_fits(plan, source)
+        return plan
     if privacy.is_distributed:
         if dimension is None:
             raise ValueError(f"mechanism {privacy.mechanism!r} needs the model dimension")
@@ -379,12 +467,47 @@ def plan_privacy(spec, *, dimension: int | None = None, source: str = "<spec>") 
 MEANINGLESS_EPSILON = 100.0
 
 
-def _dpsgd(spec, sampling: Sampling, source: str):
-    """DP-SGD on every client, its noise multiplier calibrated when a target is given."""
+def _schedule(spec) -> Any:
+    """The spec's noise schedule (mechanisms.schedules), or None for a constant noise multiplier."""
+    from mechanisms.schedules import schedule_from_settings
+
+    settings = spec.privacy.schedule
+    if settings.kind == "none":
+        return None
+    return schedule_from_settings(settings.kind, **settings.parameters())
+
+
+def _check_first_round_fits(plan: PrivacyPlan, source: str) -> None:
+    """A budget that not even the first round fits is a spec error, not an empty run."""
+    if plan.max_epsilon is None or not plan.private:
+        return
+    ledger = plan.new_ledger()
+    first = ledger.epsilon_after(plan.round_privacy(1))
+    if first > plan.max_epsilon:
+        message = (
+            f"the first round alone costs epsilon {first:.4g}: no round fits; raise it or add noise"
+        )
+        raise SpecError(
+            [
+                Problem(
+                    file=source, path="privacy.max_epsilon", value=plan.max_epsilon, message=message
+                )
+            ]
+        )
+
+
+def _dpsgd(
+    spec, sampling: Sampling, client_sizes: Sequence[int] | None, source: str, schedule: Any
+):
+    """DP-SGD on every client, its noise multiplier calibrated when a target is given (with a
+    schedule, the multiplier of the first round)."""
     from mechanisms.accounting.bisection import least_passing_in
     from mechanisms.example_level import ExampleLevelDpSgd
 
     privacy, training = spec.privacy, spec.training
+    poisson = training.batching == "poisson"
+    if poisson and client_sizes is None:
+        raise ValueError("dpsgd with poisson batching needs the clients' sizes")
 
     def with_noise(z: float) -> ExampleLevelDpSgd:
         return ExampleLevelDpSgd(
@@ -393,16 +516,23 @@ def _dpsgd(spec, sampling: Sampling, source: str):
             local_epochs=training.local_epochs,
             batch_size=training.batch_size,
             learning_rate=training.client_optimizer.learning_rate,
+            batching=training.batching,
+            client_sizes=tuple(int(n) for n in client_sizes) if poisson else (),
         )
 
     def run_epsilon(z: float) -> float:
+        mechanism = with_noise(z)
         return epsilon_for_rounds(
             delta=privacy.delta,
             rounds=training.rounds,
             sampling=sampling,
-            round_privacy=with_noise(z).round_privacy(sampling),
+            round_privacy=mechanism.round_privacy(sampling),
+            accountant=privacy.accountant,
+            relation=mechanism.relation,
         )[-1]
 
+    if schedule is not None:
+        return with_noise(schedule.sigma(0, ()))
     if privacy.noise_multiplier is not None:
         return with_noise(privacy.noise_multiplier)
     target, high = privacy.target_epsilon, 1e3

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from mechanisms.example_level import poisson_steps
+from mechanisms.schedules import ValidationSchedule
 from tff_pipelines import checkpoint, runtime
 from tff_pipelines.data import ClientSampler, FederatedData, build_federated_data, load_source
 from tff_pipelines.errors import RunError
@@ -87,6 +89,16 @@ def model_shape(data: FederatedData) -> ModelShape:
     )
 
 
+def plan_for_data(spec: Spec, data: FederatedData, source: str = "<spec>") -> PrivacyPlan:
+    """The privacy plan of `spec` trained on `data`: what `tffp run` accounts with."""
+    return plan_privacy(
+        spec,
+        dimension=privacy_dimension(spec, model_shape(data)),
+        client_sizes=[len(x) for x, _ in data.clients],
+        source=source,
+    )
+
+
 def privacy_dimension(spec: Spec, shape: ModelShape) -> int | None:
     """The model dimension, for mechanisms that need it (building a Keras model needs TF)."""
     if not spec.privacy.is_distributed:
@@ -97,11 +109,15 @@ def privacy_dimension(spec: Spec, shape: ModelShape) -> int | None:
 
 
 class ClientDatasets:
-    """Per-round tf.data datasets: each client's examples in a fresh order per epoch, each epoch
-    batched on its own (no batch spans two epochs, so an example is in one batch per epoch, as
-    DP-SGD's per-epoch accounting assumes).
+    """Per-round tf.data datasets, each local epoch batched on its own.
 
-    The order derives from (seed, round, client) alone, so a resumed round sees the same batches.
+    shuffle: the client's examples in a fresh order, cut into batches (no batch spans two epochs,
+    so an example is in one batch per epoch, as DP-SGD's per-epoch accounting assumes).
+    poisson: ceil(n / B) batches per epoch, each holding every example independently with
+    probability B / n; sizes vary and a batch may be empty. The batches are slices of one array
+    (no Python generator), so TFF can serialise the dataset.
+
+    Everything derives from (seed, round, client) alone, so a resumed round sees the same batches.
     """
 
     def __init__(self, data: FederatedData, shape: ModelShape, spec: Spec):
@@ -112,6 +128,7 @@ class ClientDatasets:
         self._regression = shape.task == "regression"
         self._epochs = spec.training.local_epochs
         self._batch = spec.training.batch_size
+        self._poisson = spec.training.batching == "poisson"
         self._seed = spec.seed
 
     def for_round(self, round_num: int, client_ids: np.ndarray) -> list:
@@ -120,15 +137,28 @@ class ClientDatasets:
     def _dataset(self, round_num: int, client: int):
         x, y = self._clients[client]
         rng = np.random.default_rng([self._seed, round_num, client])
-        epochs = None
-        for _ in range(self._epochs):
-            order = rng.permutation(len(x))
-            labels = y[order].astype(np.float32).reshape(-1, 1) if self._regression else y[order]
-            epoch = self._tf.data.Dataset.from_tensor_slices(
-                {"x": x[order].astype(np.float32, copy=False), "y": labels}
-            ).batch(self._batch)
-            epochs = epoch if epochs is None else epochs.concatenate(epoch)
-        return epochs
+        batches = [self._epoch_batches(rng, len(x)) for _ in range(self._epochs)]
+        flat = [batch for epoch in batches for batch in epoch]
+        order = np.concatenate(flat) if flat else np.empty(0, np.int64)
+        sizes = np.array([len(batch) for batch in flat], np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        labels = y[order].astype(np.float32).reshape(-1, 1) if self._regression else y[order]
+        tf = self._tf
+        features, labels = tf.constant(x[order].astype(np.float32, copy=False)), tf.constant(labels)
+        return tf.data.Dataset.from_tensor_slices((starts, sizes)).map(
+            lambda start, size: {
+                "x": features[start : start + size],
+                "y": labels[start : start + size],
+            }
+        )
+
+    def _epoch_batches(self, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+        """One epoch's batches, as index arrays into the client's examples."""
+        if self._poisson:
+            steps, rate = poisson_steps(n, self._batch), min(1.0, self._batch / n)
+            return [np.flatnonzero(rng.random(n) < rate) for _ in range(steps)]
+        order = rng.permutation(n)
+        return [order[i : i + self._batch] for i in range(0, n, self._batch)]
 
 
 def _flatten_metrics(prefix: str, tree: Any, out: dict[str, Any]) -> None:
@@ -266,7 +296,7 @@ def run(
 
     data = prepare_data(spec)
     shape = model_shape(data)
-    plan = plan_privacy(spec, dimension=privacy_dimension(spec, shape), source=source)
+    plan = plan_for_data(spec, data, source)
     if plan.example_level:
         _check_batches_fit_clients(spec, data, source)
     write_model_card(run_dir, shape, data.standardizer)
@@ -344,7 +374,6 @@ class _Training:
 
         spec, plan = self.spec, self.plan
         rounds, every = spec.training.rounds, spec.evaluation.every
-        event = plan.round_privacy()
         datasets = ClientDatasets(self.data, self.shape, spec)
         round_log = RoundLog(self.run_dir, self.history, spec.output.tensorboard)
         bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)
@@ -358,6 +387,8 @@ class _Training:
         stopped_by_budget = False
         try:
             for round_num in range(done + 1, rounds + 1):
+                validation = self._validation_accuracies()
+                event = plan.round_privacy(round_num, validation)
                 if self._over_budget(event):
                     self.log(
                         f"stopping before round {round_num}: it would take epsilon from "
@@ -367,6 +398,7 @@ class _Training:
                     stopped_by_budget = True
                     break
                 round_started = time.perf_counter()
+                sigma = self._schedule_noise(round_num, validation)
                 cohort = self.sampler.sample()
                 try:
                     output = self.process.next(self.state, datasets.for_round(round_num, cohort))
@@ -390,6 +422,8 @@ class _Training:
                     _json_number(self.ledger.epsilon) if plan.private else None,
                     time.perf_counter() - round_started,
                 )
+                if sigma is not None:
+                    record["noise_multiplier"] = sigma
                 self.history.append(record)
                 snapshot = None
                 if round_num % spec.runtime.checkpoint_every == 0 or round_num == rounds:
@@ -411,6 +445,31 @@ class _Training:
         if self.completed != last_saved:
             checkpoint.save(self.run_dir, *self.snapshot(self.completed))
         return stopped_by_budget
+
+    def _validation_accuracies(self) -> list[float]:
+        """Evaluation accuracy after each round so far (what a validation-based schedule reads;
+        the rules make it evaluate every round)."""
+        if not isinstance(self.plan.schedule, ValidationSchedule):
+            return []
+        accuracies = [record.get("eval_accuracy") for record in self.history]
+        if any(a is None for a in accuracies):
+            raise RunError(
+                "a validation_based noise schedule needs the evaluation accuracy of every round; "
+                "this task reports none (use another schedule kind)"
+            )
+        return accuracies
+
+    def _schedule_noise(self, round_num: int, validation: list[float]) -> float | None:
+        """Sets this round's scheduled noise multiplier in the clients' DP-SGD state."""
+        from mechanisms.dpsgd import float32_at_least
+
+        if self.plan.schedule is None:
+            return None
+        sigma = self.plan.noise_multiplier(round_num, validation)
+        hparams = self.process.get_hparams(self.state)
+        hparams["client_work"]["noise_multiplier"] = float32_at_least(sigma)
+        self.state = self.process.set_hparams(self.state, hparams)
+        return sigma
 
     def _over_budget(self, event) -> bool:
         """Would recording `event` take epsilon past privacy.max_epsilon?"""
@@ -448,6 +507,9 @@ class _Training:
             rounds=self.completed,
             stopped_by_budget=stopped_by_budget,
             secure_sum=secure_sum_summary(self.history) if plan.secagg is not None else None,
+            noise_multipliers=[r["noise_multiplier"] for r in self.history]
+            if plan.schedule is not None
+            else None,
         )
         (self.run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
         saved_model = None

@@ -208,20 +208,31 @@ def test_update_noise_std_is_lr_sigma_c_over_b_times_sqrt_steps():
     assert int(trained.clipped) == batch * steps
 
 
-def test_a_batch_above_the_nominal_size_is_refused():
-    model_fn = _model_fn()
-    model = model_fn()
-    batch = next(iter(_batches(9, 6, 9, seed=1)))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="larger than batch_size"):
-        dp_sgd_step(
+def test_an_empty_poisson_batch_releases_noise_alone():
+    """Poisson batching can draw no example at all; the step still releases N(0, (σC)²)/B."""
+    model = _model_fn(features=6, classes=3, hidden=40)()
+    empty = collections.OrderedDict(x=tf.zeros([0, 6], tf.float32), y=tf.zeros([0], tf.int32))
+    spec = collections.OrderedDict(
+        x=tf.TensorSpec([None, 6], tf.float32), y=tf.TensorSpec([None], tf.int32)
+    )
+
+    @tf.function(input_signature=[spec])  # as in training: the batch size is not static
+    def step(batch):
+        return dp_sgd_step(
             model,
             batch,
             per_example_loss=LOSS.call,
-            l2_clip=1.0,
-            noise_stddev=0.0,
-            batch_size=8,
+            l2_clip=2.0,
+            noise_stddev=3.0,
+            batch_size=4,
             seed=SEED,
         )
+
+    noisy = step(empty)
+    values = _flat(noisy.gradient)
+    assert int(noisy.num_examples) == 0 and int(noisy.clipped) == 0
+    assert values.size == 6 * 40 + 40 + 40 * 3 + 3
+    assert abs(values.std() / (3.0 / 4) - 1) < 0.1
 
 
 def test_a_reduced_loss_is_refused():

@@ -1,10 +1,12 @@
 """The privacy plan of distributed mechanisms: calibration, the report, and spec errors."""
 
+from pathlib import Path
+
 import pytest
 from scipy.stats import binom
 
 from tff_pipelines.privacy import plan_privacy
-from tff_pipelines.spec import parse_spec
+from tff_pipelines.spec import load_spec, parse_spec
 from tff_pipelines.spec.errors import SpecError
 
 DIMENSION = 25_450  # the MNIST MLP-32 of the example specs
@@ -182,3 +184,54 @@ def test_dpsgd_noise_is_calibrated_to_the_target():
     doc = plan_privacy(_dpsgd_spec(target_epsilon=2.0)).projection()
     assert doc["epsilon"] <= 2.0 and doc["epsilon"] == pytest.approx(2.0, rel=1e-4)
     assert doc["noise"]["batch_size"] == 8 and doc["noise"]["local_epochs"] == 2
+
+
+MNIST_SCHEDULES = Path(__file__).resolve().parents[2] / "specs" / "mnist_schedules.yaml"
+YU_SCHEDULES = {
+    "constant": ("{kind: constant, initial_sigma: 8}", 100),
+    "time_based": (None, 50),  # the spec's own
+    "exponential": ("{kind: exponential, initial_sigma: 10, decay_rate: 0.0138}", 60),
+    "step": ("{kind: step, initial_sigma: 10, factor: 0.7008, period: 10}", 40),
+    "polynomial": (
+        "{kind: polynomial, initial_sigma: 10, final_sigma: 2, period: 100, power: 3.5277}",
+        40,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(YU_SCHEDULES))
+def test_yu_et_al_mnist_budget_affords_each_schedule_its_epochs(kind):
+    """The spec's max_epsilon is the zCDP budget rho = 0.78125 of Yu et al.'s MNIST runs; the run
+    loop's ledger stops each schedule where Yu et al.'s rho accounting (`spend`) does."""
+    from mechanisms.accounting.zcdp import gaussian_rho
+    from mechanisms.schedules import spend
+
+    override, epochs = YU_SCHEDULES[kind]
+    overrides = [f"privacy.schedule={override}"] if override else []
+    plan = plan_privacy(load_spec(MNIST_SCHEDULES, overrides))
+    doc = plan.projection()
+    assert doc["rounds"] == epochs and doc["stopped_by_budget"]
+    assert doc["schedule"]["kind"] == kind
+    sigmas = spend(plan.schedule, budget_rho=0.78125, per_epoch_rho=gaussian_rho, max_epochs=200)
+    assert doc["schedule"]["noise_multiplier_per_round"] == pytest.approx(sigmas)
+    assert float(doc["zcdp"]["rho"]) == pytest.approx(sum(gaussian_rho(s) for s in sigmas))
+    assert doc["epsilon"] == float(doc["zcdp"]["epsilon"]) >= float(doc["epsilon_rdp"])
+
+
+def test_a_budget_no_round_fits_is_a_spec_error():
+    spec = load_spec(MNIST_SCHEDULES, ["privacy.max_epsilon=0.1"])
+    with pytest.raises(SpecError) as error:
+        plan_privacy(spec, source="mnist.yaml")
+    path, message = _problem(error)
+    assert path == "privacy.max_epsilon"
+    assert "the first round alone costs epsilon 0.4849" in message
+
+
+def test_validation_schedule_is_projected_without_decay():
+    schedule = (
+        "{kind: validation_based, initial_sigma: 10, period: 10, factor: 0.8, threshold: 0.01, "
+        "window: 5}"
+    )
+    doc = plan_privacy(load_spec(MNIST_SCHEDULES, [f"privacy.schedule={schedule}"])).projection()
+    assert doc["rounds"] == 156  # 0.78125 / (1 / (2 * 10^2)) = 156.25 epochs at sigma 10
+    assert set(doc["schedule"]["noise_multiplier_per_round"]) == {10.0}

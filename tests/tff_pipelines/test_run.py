@@ -344,20 +344,46 @@ def test_distributed_run_reports_its_secure_sum_and_reproduces_exactly(tmp_path,
 def test_each_local_epoch_is_batched_on_its_own():
     """DP-SGD's per-epoch accounting needs every example in exactly one batch per epoch: no
     batch may span two epochs (10 examples, batches of 4, 3 epochs: 4+4+2 per epoch)."""
-    from types import SimpleNamespace
-
-    from tff_pipelines.run import ClientDatasets
-
-    x = np.arange(10, dtype=np.float32).reshape(10, 1)
-    data = SimpleNamespace(clients=[(x, np.arange(10))])
-    spec = SimpleNamespace(seed=3, training=SimpleNamespace(local_epochs=3, batch_size=4))
-    shape = SimpleNamespace(task="classification")
-    (dataset,) = ClientDatasets(data, shape, spec).for_round(1, np.array([0]))
-    batches = [batch["y"].numpy() for batch in dataset]
+    batches = [y for _, y in _client_batches("shuffle", round_num=1, epochs=3)]
     assert [len(b) for b in batches] == [4, 4, 2] * 3
     for epoch in range(3):
         seen = np.concatenate(batches[3 * epoch : 3 * epoch + 3])
         assert sorted(seen) == list(range(10))
+
+
+def _client_batches(batching: str, round_num: int, epochs: int, n: int = 10, batch: int = 4):
+    from types import SimpleNamespace
+
+    from tff_pipelines.run import ClientDatasets
+
+    x = np.arange(n, dtype=np.float32).reshape(n, 1)
+    data = SimpleNamespace(clients=[(x, np.arange(n))])
+    training = SimpleNamespace(local_epochs=epochs, batch_size=batch, batching=batching)
+    spec = SimpleNamespace(seed=3, training=training)
+    shape = SimpleNamespace(task="classification")
+    (dataset,) = ClientDatasets(data, shape, spec).for_round(round_num, np.array([0]))
+    return [(b["x"].numpy()[:, 0], b["y"].numpy()) for b in dataset]
+
+
+def test_poisson_batches_sample_every_example_at_rate_b_over_n():
+    """ceil(n/B) steps per epoch, each example in each step with probability B/n, independently:
+    over 2,000 epochs of 10 examples and B = 4, every example's inclusion frequency is 0.4 and
+    the batch sizes are Binomial(10, 0.4), empty batches included."""
+    batches = _client_batches("poisson", round_num=1, epochs=2000)
+    assert len(batches) == 3 * 2000
+    for x, y in batches:
+        np.testing.assert_array_equal(x, y)  # features and labels stay paired
+        assert len(np.unique(y)) == len(y)  # without replacement within a step
+    counts = np.bincount(np.concatenate([y for _, y in batches]), minlength=10)
+    steps = len(batches)
+    assert np.all(np.abs(counts / steps - 0.4) < 4 * np.sqrt(0.24 / steps))
+    sizes = np.bincount([len(y) for _, y in batches], minlength=11)
+    empty = 0.6**10
+    assert abs(sizes[0] / steps - empty) < 4 * np.sqrt(empty / steps)
+    same = _client_batches("poisson", round_num=1, epochs=2000)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(batches, same, strict=True))
+    other = _client_batches("poisson", round_num=2, epochs=2000)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(batches, other, strict=True))
 
 
 def test_dpsgd_batches_larger_than_a_client_are_a_spec_error(tmp_path, capsys):

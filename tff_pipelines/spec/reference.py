@@ -36,6 +36,12 @@ def reference_markdown() -> str:
             parts.append(f"## `{name}`\n")
             parts.append(_section_intro(name, node))
             parts.append(_table(section, prefix=f"{name}."))
+            for inner, inner_node in section["properties"].items():
+                subsection = _object_branch(inner_node)
+                if subsection is not None:
+                    parts.append(f"### `{name}.{inner}`\n")
+                    parts.append(_section_intro(f"{name}.{inner}", inner_node))
+                    parts.append(_table(subsection, prefix=f"{name}.{inner}."))
     parts.append(_optimizers())
     parts.append(_rules())
     return "\n".join(parts)

@@ -76,6 +76,11 @@ def _noise_is_specified_once(view: View) -> Iterator[Finding]:
     mechanism = view["privacy.mechanism"]
     noise_field = "privacy.mu" if mechanism == "smm" else "privacy.noise_multiplier"
     noise, target = view[noise_field], view["privacy.target_epsilon"]
+    if view.get("privacy.schedule.kind") not in ("none", NO_VALUE):
+        for path, value in ((noise_field, noise), ("privacy.target_epsilon", target)):
+            if value is not None:
+                yield path, "privacy.schedule sets the noise of every round: remove this"
+        return
     if noise is not None and target is not None:
         message = f"set only one of {noise_field} and privacy.target_epsilon"
         yield noise_field, message
@@ -119,7 +124,7 @@ def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
     mechanism = view["privacy.mechanism"]
     if mechanism not in DISTRIBUTED_MECHANISMS:
         return
-    if view.get("privacy.accountant") == "pld":
+    if view.get("privacy.accountant") in ("pld", "zcdp"):
         yield (
             "privacy.accountant",
             f"'{mechanism}' is accounted with its own RDP curve; use 'rdp'",
@@ -163,6 +168,45 @@ def _dpsgd_runs_plain_sgd_in_fedavg(view: View) -> Iterator[Finding]:
         yield "privacy.accountant", "'dpsgd' is accounted with RDP; use 'rdp'"
     if view.get("privacy.noise_multiplier") == 0:
         yield "privacy.noise_multiplier", "must be greater than 0 for dpsgd"
+
+
+# Mechanisms whose noise multiplier a schedule can move round by round.
+_SCHEDULED_MECHANISMS = ("dpsgd",)
+
+
+def _schedule_has_its_parameters(view: View) -> Iterator[Finding]:
+    """privacy.schedule: a kind for a mechanism it can drive, exactly that kind's parameters,
+    and an evaluation every round when it reads the validation accuracy."""
+    from mechanisms.schedules import schedule_parameters
+
+    schedule = view["privacy.schedule"]
+    kind = view["privacy.schedule.kind"]
+    given = sorted(name for name, value in schedule.items() if name != "kind" and value is not None)
+    if kind == "none":
+        for name in given:
+            yield f"privacy.schedule.{name}", "is not used without privacy.schedule.kind; remove it"
+        return
+    mechanism = view["privacy.mechanism"]
+    if mechanism not in _SCHEDULED_MECHANISMS:
+        yield (
+            "privacy.schedule.kind",
+            f"noise schedules drive {', '.join(_SCHEDULED_MECHANISMS)}, not '{mechanism}'",
+        )
+    expected = schedule_parameters(kind)
+    for name in given:
+        if name not in expected:
+            yield (
+                f"privacy.schedule.{name}",
+                f"is not used by a {kind} schedule (it takes {', '.join(expected)}); remove it",
+            )
+    for name in expected:
+        if name not in given:
+            yield f"privacy.schedule.{name}", f"is required by a {kind} schedule"
+    if kind == "validation_based" and view.get("evaluation.every") not in (1, NO_VALUE):
+        yield (
+            "evaluation.every",
+            "must be 1 with a validation_based schedule, which reads the accuracy of every round",
+        )
 
 
 def _secagg_sums_integers(view: View) -> Iterator[Finding]:
@@ -430,6 +474,7 @@ RULES: tuple[Rule, ...] = (
     _secagg_sums_integers,
     _secagg_graph_fits_cohort,
     _dpsgd_runs_plain_sgd_in_fedavg,
+    _schedule_has_its_parameters,
 )
 
 

@@ -20,11 +20,15 @@ ModelType = Literal["logreg", "mlp", "cnn", "factory"]
 Algorithm = Literal["fedavg", "fedsgd"]
 Weighting = Literal["auto", "examples", "uniform"]
 Sampling = Literal["fixed", "poisson"]
+Batching = Literal["shuffle", "poisson"]
 OptimizerName = Literal["sgd", "adam", "adagrad", "rmsprop", "yogi", "adamw"]
 Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam", "dpsgd"]
 Rotation = Literal["hadamard", "dft"]
 SubsamplingBound = Literal["general", "tight"]
-Accountant = Literal["rdp", "pld"]
+Accountant = Literal["rdp", "pld", "zcdp"]
+ScheduleKind = Literal[
+    "none", "constant", "time_based", "exponential", "step", "polynomial", "validation_based"
+]
 SecureAggregationProtocol = Literal["auto", "none", "simulated", "secagg"]
 Progress = Literal["auto", "always", "never"]
 
@@ -116,7 +120,7 @@ def describe(
 
 def describe_section(cls: type) -> dict[str, Any]:
     """Field metadata for a whole sub-section: its class docstring is its description."""
-    return describe(doc=inspect.getdoc(cls) or cls.__name__)
+    return describe(doc=" ".join((inspect.getdoc(cls) or cls.__name__).split()))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -289,7 +293,21 @@ class TrainingSpec:
     local_epochs: int = field(
         default=1, metadata=describe(minimum=1, doc="Passes over local data per round (fedavg).")
     )
-    batch_size: int = field(default=20, metadata=describe(minimum=1, doc="Client batch size."))
+    batch_size: int = field(
+        default=20,
+        metadata=describe(
+            minimum=1, doc="Client batch size (the expected batch size under poisson batching)."
+        ),
+    )
+    batching: Batching = field(
+        default="shuffle",
+        metadata=describe(
+            doc="How a client cuts its data into batches each local epoch. shuffle: a fresh "
+            "random order, cut into batches of batch_size. poisson: ceil(n / batch_size) steps, "
+            "each taking every one of the client's n examples independently with probability "
+            "batch_size / n (Abadi et al.'s lots; dpsgd then claims amplification by sampling)."
+        ),
+    )
     client_optimizer: OptimizerSpec = field(
         default=OptimizerSpec(name="sgd", learning_rate=0.1),
         metadata=describe(
@@ -304,6 +322,65 @@ class TrainingSpec:
             "client_optimizer)."
         ),
     )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScheduleSpec:
+    """Noise decay (Yu et al. 2019): the noise multiplier of round t = 0, 1, ... (dpsgd: of every
+    local epoch in that round; with local_epochs 1 a round is one epoch). Training stops before
+    the round that would take epsilon past privacy.max_epsilon. Each kind reads only its own
+    parameters: constant (initial_sigma); time_based: initial_sigma / (1 + decay_rate·t);
+    exponential: initial_sigma·exp(-decay_rate·t); step: initial_sigma·factor^floor(t/period);
+    polynomial: (initial_sigma - final_sigma)·(1 - t/period)^power + final_sigma;
+    validation_based: every period rounds, if the mean evaluation accuracy of the last window
+    rounds gained less than threshold over the window before, sigma is multiplied by factor."""
+
+    kind: ScheduleKind = field(
+        default="none", metadata=describe(doc="none: privacy.noise_multiplier every round.")
+    )
+    initial_sigma: float | None = field(
+        default=None, metadata=describe(exclusive_minimum=0, doc="Noise multiplier of round 0.")
+    )
+    decay_rate: float | None = field(
+        default=None, metadata=describe(minimum=0, doc="time_based, exponential: k.")
+    )
+    factor: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0, doc="step, validation_based: sigma is multiplied by this."
+        ),
+    )
+    period: int | None = field(
+        default=None,
+        metadata=describe(
+            minimum=1,
+            doc="step: rounds between decays; polynomial: rounds to reach final_sigma; "
+            "validation_based: rounds between checks.",
+        ),
+    )
+    final_sigma: float | None = field(
+        default=None,
+        metadata=describe(exclusive_minimum=0, doc="polynomial: sigma from period on."),
+    )
+    power: float | None = field(
+        default=None, metadata=describe(exclusive_minimum=0, doc="polynomial: exponent.")
+    )
+    threshold: float | None = field(
+        default=None,
+        metadata=describe(doc="validation_based: least gain in mean accuracy that keeps sigma."),
+    )
+    window: int | None = field(
+        default=None,
+        metadata=describe(minimum=1, doc="validation_based: evaluations averaged per side (m)."),
+    )
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters set in the file (what `mechanisms.schedules` is built from)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "kind" and getattr(self, f.name) is not None
+        }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -348,6 +425,9 @@ class PrivacySpec:
             exclusive_minimum=0, doc="Never run a round that would take epsilon past this."
         ),
     )
+    schedule: ScheduleSpec = field(
+        default_factory=ScheduleSpec, metadata=describe_section(ScheduleSpec)
+    )
     delta: float = field(
         default=1e-5,
         metadata=describe(
@@ -357,8 +437,12 @@ class PrivacySpec:
     accountant: Accountant = field(
         default="rdp",
         metadata=describe(
-            doc="Privacy accountant from dp_accounting: Renyi DP or privacy loss distributions. "
-            "smm, ddg and skellam are accounted with their own RDP curves: 'rdp' only."
+            doc="rdp: Renyi DP (dp_accounting); pld: privacy loss distributions (dp_accounting); "
+            "zcdp: zero-concentrated DP as Yu et al. 2019 account (rho = 1/(2 sigma^2) per "
+            "Gaussian release, q^2/sigma^2 per Poisson-sampled step, rho adds up), gaussian and "
+            "dpsgd only; the epsilon reported is the larger of the zCDP figure and the exact RDP "
+            "one, and privacy.json shows both. smm, ddg and skellam are accounted with their own "
+            "RDP curves: 'rdp' only."
         ),
     )
     bits: int | None = field(

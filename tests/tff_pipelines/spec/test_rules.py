@@ -241,6 +241,8 @@ def test_distributed_mechanisms_need_rdp_poisson_and_a_secure_sum(mechanism):
     }
     everyone = spec({"clients": 10}, privacy=privacy, training={"sampling": "fixed"})
     assert problems_of(everyone) == {}
+    zcdp = spec({"clients": 10}, privacy={**privacy, "accountant": "zcdp"})
+    assert list(problems_of(zcdp)) == ["privacy.accountant"]
 
 
 @pytest.mark.parametrize("mechanism", ["smm", "ddg", "skellam"])
@@ -356,3 +358,51 @@ def test_dpsgd_runs_plain_sgd_in_fedavg_with_rdp_and_real_noise():
         training={"client_optimizer": {"name": "sgd", "learning_rate": 0.1}},
     )
     assert problems_of(fine) == {}
+
+
+DPSGD = {"mechanism": "dpsgd", "max_epsilon": 7.0}
+
+
+def test_a_schedule_takes_exactly_its_kinds_parameters():
+    schedule = {"kind": "step", "initial_sigma": 10.0, "factor": 0.7, "power": 2.0}
+    problems = problems_of(spec(privacy={**DPSGD, "schedule": schedule}))
+    assert problems == {
+        "privacy.schedule.power": "is not used by a step schedule (it takes initial_sigma, "
+        "factor, period); remove it",
+        "privacy.schedule.period": "is required by a step schedule",
+    }
+    schedule = {"kind": "step", "initial_sigma": 10.0, "factor": 0.7, "period": 10}
+    assert problems_of(spec(privacy={**DPSGD, "schedule": schedule})) == {}
+
+
+def test_a_schedule_replaces_the_noise_fields_and_drives_dpsgd_only():
+    schedule = {"kind": "constant", "initial_sigma": 8.0}
+    privacy = {**DPSGD, "noise_multiplier": 1.0, "target_epsilon": 2.0, "schedule": schedule}
+    problems = problems_of(spec(privacy=privacy))
+    assert set(problems) == {"privacy.noise_multiplier", "privacy.target_epsilon"}
+    assert "privacy.schedule sets the noise of every round" in problems["privacy.target_epsilon"]
+    problems = problems_of(spec(privacy={**GAUSSIAN, "schedule": schedule}))
+    assert problems == {
+        "privacy.schedule.kind": "noise schedules drive dpsgd, not 'gaussian'",
+        "privacy.noise_multiplier": "privacy.schedule sets the noise of every round: remove this",
+    }
+
+
+def test_schedule_parameters_need_a_kind_and_validation_needs_every_round():
+    problems = problems_of(
+        spec(privacy={**DPSGD, "noise_multiplier": 1.0, "schedule": {"factor": 0.5}})
+    )
+    assert problems == {
+        "privacy.schedule.factor": "is not used without privacy.schedule.kind; remove it"
+    }
+    schedule = {
+        "kind": "validation_based",
+        "initial_sigma": 10.0,
+        "period": 10,
+        "factor": 0.8,
+        "threshold": 0.01,
+        "window": 5,
+    }
+    problems = problems_of(spec(privacy={**DPSGD, "schedule": schedule}, evaluation={"every": 5}))
+    assert list(problems) == ["evaluation.every"]
+    assert problems_of(spec(privacy={**DPSGD, "schedule": schedule}, evaluation={"every": 1})) == {}
