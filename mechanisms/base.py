@@ -29,9 +29,12 @@ class Mechanism(Protocol):
         diagnostics that the factory averages over clients."""
         ...
 
-    def decode(self, total: Any, shared_seed: Any) -> tuple[Any, dict[str, Any]]:
+    def decode(
+        self, total: Any, shared_seed: Any, round_index: Any = 0
+    ) -> tuple[Any, dict[str, Any]]:
         """Server side: from the sum of encodings to a float32 sum of (noisy) client updates, and
-        scalar diagnostics of the round."""
+        scalar diagnostics of the round. `round_index` (int64 scalar, 0 for the first round) lets
+        a mechanism follow a noise schedule."""
         ...
 
     def round_privacy(self, sampling: Sampling) -> RoundPrivacy:

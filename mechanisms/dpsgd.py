@@ -25,19 +25,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from mechanisms.float32 import float32_at_least
+
 _SEED_MASK = (1 << 63) - 1
 # Domain separation from the aggregation mechanisms, which fold small integers into the same
 # (seed, round) pair: DP-SGD noise must never share randomness with theirs.
 _DPSGD_STREAM = int.from_bytes(b"dp-sgd", "big")
 
 PerExampleLoss = Callable[[Any, Any], tf.Tensor]
-
-
-def float32_at_least(value: float) -> np.float32:
-    """`value` as the nearest float32 not below it: the noise multiplier the clients apply must
-    never be smaller than the one the accountant charged for."""
-    rounded = np.float32(value)
-    return rounded if rounded >= value else np.nextafter(rounded, np.float32(np.inf))
 
 
 class NoisyGradient(NamedTuple):

@@ -122,7 +122,9 @@ class PrivateMeanFactory(tff.aggregators.UnweightedAggregationFactory):
                 encoded = collections.OrderedDict(shares=total)
             else:
                 encoded = _join(total, summed["rest"])
-            total, server_diagnostics = mechanism.decode(encoded, round_seed(round_num))
+            total, server_diagnostics = mechanism.decode(
+                encoded, round_seed(round_num), round_index=round_num
+            )
             mean = tf.cast(total, tf.float32) / denominator
             parts = tf.split(mean, sizes)
             result = [tf.reshape(p, s) for p, s in zip(parts, shapes, strict=True)]

@@ -13,12 +13,17 @@ from typing import Any
 import dp_accounting
 
 from mechanisms.accounting import RoundPrivacy, Sampling
+from mechanisms.float32 import float32_at_least
 
 
 @dataclass(frozen=True)
 class GaussianMechanism:
     clip: float
     noise_multiplier: float
+    # A noise schedule: the multiplier of each round (index 0 = first round; the last repeats).
+    # The server follows it by the round index; `noise_multiplier` is what the accountant charges
+    # for the round at hand (see PrivacyPlan.mechanism_at). Empty: noise_multiplier every round.
+    scheduled: tuple[float, ...] = ()
     name: str = "gaussian"
 
     def __post_init__(self):
@@ -26,6 +31,8 @@ class GaussianMechanism:
             raise ValueError(f"clip must be > 0, got {self.clip}")
         if not self.noise_multiplier >= 0:
             raise ValueError(f"noise_multiplier must be >= 0, got {self.noise_multiplier}")
+        if any(not z > 0 for z in self.scheduled):
+            raise ValueError(f"scheduled noise multipliers must be > 0, got {self.scheduled}")
 
     @property
     def noise_stddev(self) -> float:
@@ -42,11 +49,20 @@ class GaussianMechanism:
             "update_norm": norm,
         }
 
-    def decode(self, total, shared_seed):
+    def decode(self, total, shared_seed, round_index=0):
         import tensorflow as tf
 
+        if self.scheduled:
+            table = tf.constant([float32_at_least(z * self.clip) for z in self.scheduled])
+            last = len(self.scheduled) - 1
+            stddev = tf.gather(table, tf.minimum(tf.cast(round_index, tf.int32), last))
+        else:
+            stddev = float32_at_least(self.noise_stddev)
         noise = tf.random.stateless_normal(
-            tf.shape(total), seed=shared_seed, stddev=self.noise_stddev, dtype=total.dtype
+            tf.shape(total),
+            seed=shared_seed,
+            stddev=tf.cast(stddev, total.dtype),
+            dtype=total.dtype,
         )
         return total + noise, {}
 
@@ -64,7 +80,8 @@ class GaussianMechanism:
         return [
             f"client: clip to L2 norm {self.clip:g}",
             f"server: add N(0, {self.noise_stddev:g}²) per coordinate "
-            f"(noise multiplier {self.noise_multiplier:.4g})",
+            f"(noise multiplier {self.noise_multiplier:.4g}"
+            + (", then as scheduled round by round)" if self.scheduled else ")"),
         ]
 
     def describe(self) -> dict[str, Any]:

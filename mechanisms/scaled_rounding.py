@@ -126,7 +126,8 @@ class ScaledRoundingMechanism:
     def _noise(self, shape, seed, cohort):
         raise NotImplementedError
 
-    def decode(self, total, shared_seed):
+    def decode(self, total, shared_seed, round_index=0):
+        del round_index  # the same noise every round
         return decode_secure_sum(
             total,
             shared_seed,

@@ -97,7 +97,8 @@ class SkellamMixtureMechanism:
             "update_norm": tf.norm(update),
         }
 
-    def decode(self, total, shared_seed):
+    def decode(self, total, shared_seed, round_index=0):
+        del round_index  # the same noise every round
         return decode_secure_sum(
             total,
             shared_seed,

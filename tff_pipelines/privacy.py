@@ -16,6 +16,7 @@ import dp_accounting
 
 from mechanisms.accounting import (
     PrivacyLedger,
+    RdpCurve,
     RoundPrivacy,
     Sampling,
     calibrate_noise_multiplier,
@@ -423,6 +424,18 @@ def plan_privacy(
     if privacy.mechanism == "gaussian":
         from mechanisms.gaussian import GaussianMechanism
 
+        schedule = _schedule(spec)
+        if schedule is not None:  # the server follows the whole table by the round index
+            table = tuple(schedule.sigma(t) for t in range(training.rounds))
+            mechanism = GaussianMechanism(privacy.clip, table[0], scheduled=table)
+            plan = PrivacyPlan(
+                mechanism=mechanism,
+                schedule=schedule,
+                schedule_kind=privacy.schedule.kind,
+                **common,
+            )
+            _check_first_round_fits(plan, source)
+            return plan
         z = privacy.noise_multiplier
         if z is None:
             z = calibrate_noise_multiplier(
@@ -531,6 +544,17 @@ def _dpsgd(
             relation=mechanism.relation,
         )[-1]
 
+    if privacy.accountant == "zcdp" and isinstance(
+        with_noise(1.0).round_privacy(sampling), RdpCurve
+    ):
+        message = (
+            "with poisson batching on clients of different sizes no one client's sampled steps "
+            "bound all others, so a round is charged the pointwise maximum of their RDP curves, "
+            "which has no zCDP form; use 'rdp'"
+        )
+        raise SpecError(
+            [Problem(file=source, path="privacy.accountant", value="zcdp", message=message)]
+        )
     if schedule is not None:
         return with_noise(schedule.sigma(0, ()))
     if privacy.noise_multiplier is not None:

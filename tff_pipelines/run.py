@@ -460,12 +460,14 @@ class _Training:
         return accuracies
 
     def _schedule_noise(self, round_num: int, validation: list[float]) -> float | None:
-        """Sets this round's scheduled noise multiplier in the clients' DP-SGD state."""
-        from mechanisms.dpsgd import float32_at_least
+        """This round's scheduled noise multiplier, set in the clients' DP-SGD state."""
+        from mechanisms.float32 import float32_at_least
 
         if self.plan.schedule is None:
             return None
         sigma = self.plan.noise_multiplier(round_num, validation)
+        if not self.plan.example_level:
+            return sigma  # the central Gaussian follows its table by the aggregator's round
         hparams = self.process.get_hparams(self.state)
         hparams["client_work"]["noise_multiplier"] = float32_at_least(sigma)
         self.state = self.process.set_hparams(self.state, hparams)

@@ -1,6 +1,7 @@
 import math
 
 import dp_accounting
+import numpy as np
 import pytest
 
 from mechanisms.accounting import Sampling
@@ -43,3 +44,38 @@ def test_zcdp_figure_is_yu_et_al_for_fixed_cohorts_and_absent_for_poisson():
     assert report["rho"] == pytest.approx(rho)
     assert report["epsilon"] == pytest.approx(rho + 2 * (rho * math.log(1e5)) ** 0.5)
     assert mechanism.zcdp(Sampling("poisson", population=10, cohort=5), 4, 1e-5) is None
+
+
+def test_poisson_batches_charge_each_client_its_sampled_steps():
+    """A client of n examples takes ceil(n/B) steps per epoch at rate B/n."""
+    mechanism = _mechanism(batching="poisson", client_sizes=(202, 202), local_epochs=2)
+    step = dp_accounting.PoissonSampledDpEvent(8 / 202, dp_accounting.GaussianDpEvent(2.0))
+    expected = dp_accounting.SelfComposedDpEvent(step, 26 * 2)
+    for sampling in (Sampling("fixed", 2, 2), Sampling("poisson", 10, 5)):
+        assert mechanism.round_privacy(sampling) == expected  # no client-level amplification
+    assert mechanism.describe()["sampling_rate_per_step"]["smallest_client"] == 8 / 202
+    assert mechanism.zcdp(Sampling("fixed", 2, 2), rounds=3, delta=1e-5) is None
+
+
+def test_clients_of_different_sizes_are_charged_the_worst_curve():
+    from mechanisms.accounting import RDP_ORDERS, RdpCurve
+    from mechanisms.accounting.rdp import rdp_vector
+
+    relation = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+    sizes = (9, 40, 5000)
+    mechanism = _mechanism(batching="poisson", client_sizes=sizes, local_epochs=1)
+    charged = mechanism.round_privacy(Sampling("fixed", 3, 3))
+    charged_rdp = rdp_vector(charged, relation, RDP_ORDERS)
+    per_client = [rdp_vector(mechanism.client_round(n), relation, RDP_ORDERS) for n in sizes]
+    for curve in per_client:
+        assert (charged_rdp >= curve - 1e-12).all()
+    np.testing.assert_allclose(charged_rdp, np.max(per_client, axis=0), rtol=1e-12)
+    if not isinstance(charged, RdpCurve):  # one client dominates: its own event is charged
+        assert charged in [mechanism.client_round(n) for n in sizes]
+
+
+def test_poisson_batching_needs_the_client_sizes():
+    with pytest.raises(ValueError, match="client_sizes"):
+        _mechanism(batching="poisson")
+    with pytest.raises(ValueError, match="at least one example"):
+        _mechanism(batching="poisson", client_sizes=(0, 4))

@@ -36,6 +36,26 @@ def test_decode_adds_noise_of_the_promised_scale_and_is_seeded():
     assert not np.array_equal(noisy, other)
 
 
+def test_a_scheduled_server_follows_its_table_by_round_index():
+    mechanism = GaussianMechanism(clip=2.0, noise_multiplier=3.0, scheduled=(3.0, 1.5, 0.5))
+    total, seed = tf.zeros([200_000]), tf.constant([7, 3], tf.int64)
+    for round_index, stddev in [(0, 6.0), (1, 3.0), (2, 1.0), (9, 1.0)]:
+        noisy = mechanism.decode(total, seed, round_index=tf.constant(round_index, tf.int64))[0]
+        assert noisy.numpy().std() == pytest.approx(stddev, rel=0.01)
+    with pytest.raises(ValueError, match="scheduled"):
+        GaussianMechanism(clip=1.0, noise_multiplier=1.0, scheduled=(1.0, 0.0))
+
+
+def test_the_noise_applied_is_never_below_the_noise_accounted():
+    """TF adds noise in float32: the stddev is rounded up, not to nearest."""
+    from mechanisms.float32 import float32_at_least
+
+    for value in (0.1, 1 / 3, 2.0 / 3.0 * 1.7, 1e-3, 12345.678):
+        rounded = float32_at_least(value)
+        assert rounded.dtype == np.float32 and float(rounded) >= value
+        assert float(np.nextafter(rounded, np.float32(0))) < value
+
+
 def test_round_privacy_is_the_sampled_release():
     mechanism = GaussianMechanism(clip=1.0, noise_multiplier=1.2)
     sampling = Sampling("poisson", population=100, cohort=10)

@@ -1,7 +1,9 @@
 """The privacy plan of distributed mechanisms: calibration, the report, and spec errors."""
 
+import dataclasses
 from pathlib import Path
 
+import dp_accounting
 import pytest
 from scipy.stats import binom
 
@@ -235,3 +237,35 @@ def test_validation_schedule_is_projected_without_decay():
     doc = plan_privacy(load_spec(MNIST_SCHEDULES, [f"privacy.schedule={schedule}"])).projection()
     assert doc["rounds"] == 156  # 0.78125 / (1 / (2 * 10^2)) = 156.25 epochs at sigma 10
     assert set(doc["schedule"]["noise_multiplier_per_round"]) == {10.0}
+
+
+def _poisson_batches_spec(**privacy):
+    spec = _dpsgd_spec(**privacy)
+    return dataclasses.replace(
+        spec, training=dataclasses.replace(spec.training, batching="poisson")
+    )
+
+
+def test_poisson_batches_are_calibrated_with_far_less_noise_than_shuffled_epochs():
+    """20 rounds of 2 local epochs at epsilon 2: a shuffled epoch is charged one full Gaussian,
+    a Poisson-batched one ceil(n/B) steps sampled at rate B/n (clients of 101 examples)."""
+    shuffled = plan_privacy(_dpsgd_spec(target_epsilon=2.0))
+    sampled = plan_privacy(_poisson_batches_spec(target_epsilon=2.0), client_sizes=[101] * 4)
+    assert sampled.relation == dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+    doc = sampled.projection()
+    assert doc["epsilon"] <= 2.0 and doc["epsilon"] == pytest.approx(2.0, rel=1e-4)
+    assert sampled.mechanism.noise_multiplier < shuffled.mechanism.noise_multiplier / 2
+    with pytest.raises(ValueError, match="sizes"):
+        plan_privacy(_poisson_batches_spec(target_epsilon=2.0))
+
+
+def test_zcdp_cannot_charge_clients_of_different_sizes():
+    spec = _poisson_batches_spec(noise_multiplier=1.0, accountant="zcdp")
+    with pytest.raises(SpecError) as error:
+        plan_privacy(spec, client_sizes=[200, 210, 200, 200], source="s.yaml")
+    assert _problem(error)[0] == "privacy.accountant"
+    plan = plan_privacy(spec, client_sizes=[200] * 4)
+    doc = plan.projection()
+    assert doc["accountant"] == "zcdp"
+    larger = max(float(doc["zcdp"]["epsilon"]), float(doc["epsilon_rdp"]))
+    assert doc["epsilon"] == pytest.approx(larger, rel=1e-12)

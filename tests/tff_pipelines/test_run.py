@@ -1,5 +1,6 @@
 """End to end through `tffp`: every example spec, resume after a kill, budget, export."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -391,3 +392,116 @@ def test_dpsgd_batches_larger_than_a_client_are_a_spec_error(tmp_path, capsys):
     assert tffp("run", spec, "--out", tmp_path / "run", *sets("training.batch_size=500")) == 2
     err = capsys.readouterr().err
     assert "training.batch_size = 500" in err and "smallest client's data (213" in err
+
+
+VALIDATION_SCHEDULE = (
+    "privacy.schedule={kind: validation_based, initial_sigma: 4, period: 2, factor: 0.5, "
+    "threshold: 1.0, window: 1}"
+)
+
+
+def test_a_scheduled_run_applies_accounts_and_resumes_each_rounds_noise(tmp_path):
+    """Pima with Poisson batches and a validation-based schedule that always decays (no round
+    gains a whole unit of accuracy): sigma 4, 4, 2, 2, 1. The ledger charges each round at its
+    own sigma, and a run interrupted after round 3 resumes to the same model and epsilon."""
+    from mechanisms.accounting import PrivacyLedger
+    from tff_pipelines.run import plan_for_data, prepare_data, run
+    from tff_pipelines.spec import load_spec
+
+    spec_path = REPO / "specs" / "pima_dpsgd.yaml"
+    overrides = [
+        "training.rounds=5",
+        "training.batching=poisson",
+        "privacy.target_epsilon=null",
+        VALIDATION_SCHEDULE,
+        "evaluation.every=1",
+        "runtime.checkpoint_every=1",
+        "output.export=false",
+        "output.plots=false",
+    ]
+    spec = load_spec(spec_path, overrides)
+    straight = run(spec, tmp_path / "straight", progress=False, log=lambda _: None)
+    sigmas = [r["noise_multiplier"] for r in straight.history]
+    assert sigmas == [4.0, 4.0, 2.0, 2.0, 1.0]
+
+    plan = plan_for_data(spec, prepare_data(spec))
+    ledger = PrivacyLedger(delta=plan.delta, relation=plan.relation)
+    for sigma in sigmas:
+        scheduled = dataclasses.replace(plan.mechanism, noise_multiplier=sigma)
+        ledger.record(scheduled.round_privacy(plan.sampling))
+    assert straight.privacy["epsilon"] == pytest.approx(ledger.epsilon, rel=1e-12)
+    assert straight.privacy["schedule"]["noise_multiplier_per_round"] == sigmas
+    assert straight.privacy["noise"]["batching"] == "poisson"
+    # The clients do use each round's sigma: against a constant 4, rounds 1-2 train identically
+    # (same seeds, same noise), round 3 (sigma 2) does not.
+    constant = [o for o in overrides if not o.startswith(("privacy.schedule", "training.rounds"))]
+    constant += ["privacy.schedule={kind: constant, initial_sigma: 4}", "training.rounds=3"]
+    steady = run(load_spec(spec_path, constant), tmp_path / "c", progress=False, log=print)
+    losses = [[r["train_loss"] for r in h[:3]] for h in (straight.history, steady.history)]
+    assert losses[0][:2] == losses[1][:2] and losses[0][2] != losses[1][2]
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_three(record):
+        if record["round"] == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(
+            spec,
+            tmp_path / "resumed",
+            progress=False,
+            log=lambda _: None,
+            on_round=crash_after_three,
+        )
+    assert checkpoint.load(tmp_path / "resumed").round == 3
+    resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
+    assert [r["noise_multiplier"] for r in resumed.history] == sigmas
+    assert resumed.privacy["epsilon"] == straight.privacy["epsilon"]
+    _, weights_a, _ = _final_state(tmp_path / "straight")
+    _, weights_b, _ = _final_state(tmp_path / "resumed")
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_account_predicts_a_poisson_batched_dpsgd_run(tmp_path, capsys):
+    """With Poisson batches the accountant needs the clients' sizes: tffp account loads the data
+    and charges each round the worst client's sampled steps, as the run does."""
+    spec = REPO / "specs" / "pima_dpsgd.yaml"
+    overrides = sets("training.rounds=2", "training.batching=poisson", "evaluation.every=0")
+    assert tffp("account", spec, "--json", *overrides) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert predicted["noise"]["batching"] == "poisson"
+    rate = predicted["noise"]["sampling_rate_per_step"]["smallest_client"]
+    assert 0 < rate < 1
+    assert tffp("run", spec, "--out", tmp_path / "run", *overrides) == 0
+    reported = json.loads((tmp_path / "run" / "privacy.json").read_text())
+    assert reported["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-12)
+    assert reported["epsilon"] <= 1.0  # the spec's target_epsilon, met in 2 rounds
+
+
+def test_a_scheduled_central_gaussian_run_spends_what_account_projects(tmp_path, capsys):
+    """User-level DP-FedAvg with an exponential schedule: the server's noise follows the table
+    round by round, the run stops at max_epsilon where tffp account said it would, and privacy.json
+    lists each round's multiplier."""
+    spec = REPO / "specs" / "digits_cnn.yaml"
+    overrides = sets(
+        "privacy.noise_multiplier=null",
+        "privacy.schedule={kind: exponential, initial_sigma: 2.0, decay_rate: 0.5}",
+        "privacy.max_epsilon=12",
+        "training.rounds=8",
+        "training.local_epochs=1",
+        "evaluation.every=0",
+        "output.export=false",
+    )
+    assert tffp("account", spec, "--json", *overrides) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert 1 < predicted["rounds"] < 8 and predicted["stopped_by_budget"]
+    assert tffp("run", spec, "--out", tmp_path / "run", *overrides) == 0
+    reported = json.loads((tmp_path / "run" / "privacy.json").read_text())
+    assert reported["rounds"] == predicted["rounds"] and reported["stopped_by_budget"]
+    assert reported["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-12)
+    sigmas = reported["schedule"]["noise_multiplier_per_round"]
+    assert sigmas == pytest.approx([2.0 * np.exp(-0.5 * t) for t in range(len(sigmas))])
+    assert [r["noise_multiplier"] for r in read_metrics(tmp_path / "run")] == sigmas

@@ -171,7 +171,7 @@ def _dpsgd_runs_plain_sgd_in_fedavg(view: View) -> Iterator[Finding]:
 
 
 # Mechanisms whose noise multiplier a schedule can move round by round.
-_SCHEDULED_MECHANISMS = ("dpsgd",)
+_SCHEDULED_MECHANISMS = ("dpsgd", "gaussian")
 
 
 def _schedule_has_its_parameters(view: View) -> Iterator[Finding]:
@@ -202,6 +202,12 @@ def _schedule_has_its_parameters(view: View) -> Iterator[Finding]:
     for name in expected:
         if name not in given:
             yield f"privacy.schedule.{name}", f"is required by a {kind} schedule"
+    if kind == "validation_based" and mechanism != "dpsgd":
+        yield (
+            "privacy.schedule.kind",
+            "validation_based drives dpsgd only: the server's noise table is fixed before "
+            "training, and this schedule depends on the accuracy the run sees",
+        )
     if kind == "validation_based" and view.get("evaluation.every") not in (1, NO_VALUE):
         yield (
             "evaluation.every",

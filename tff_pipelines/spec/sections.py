@@ -326,8 +326,9 @@ class TrainingSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ScheduleSpec:
-    """Noise decay (Yu et al. 2019): the noise multiplier of round t = 0, 1, ... (dpsgd: of every
-    local epoch in that round; with local_epochs 1 a round is one epoch). Training stops before
+    """Noise decay (Yu et al. 2019): the noise multiplier of round t = 0, 1, ... (gaussian: of the
+    server's noise; dpsgd: of every local epoch in that round, and with local_epochs 1 a round is
+    one epoch). Training stops before
     the round that would take epsilon past privacy.max_epsilon. Each kind reads only its own
     parameters: constant (initial_sigma); time_based: initial_sigma / (1 + decay_rate·t);
     exponential: initial_sigma·exp(-decay_rate·t); step: initial_sigma·factor^floor(t/period);

@@ -375,17 +375,29 @@ def test_a_schedule_takes_exactly_its_kinds_parameters():
     assert problems_of(spec(privacy={**DPSGD, "schedule": schedule})) == {}
 
 
-def test_a_schedule_replaces_the_noise_fields_and_drives_dpsgd_only():
+def test_a_schedule_replaces_the_noise_fields_and_drives_gaussian_noise_only():
     schedule = {"kind": "constant", "initial_sigma": 8.0}
     privacy = {**DPSGD, "noise_multiplier": 1.0, "target_epsilon": 2.0, "schedule": schedule}
     problems = problems_of(spec(privacy=privacy))
     assert set(problems) == {"privacy.noise_multiplier", "privacy.target_epsilon"}
     assert "privacy.schedule sets the noise of every round" in problems["privacy.target_epsilon"]
-    problems = problems_of(spec(privacy={**GAUSSIAN, "schedule": schedule}))
-    assert problems == {
-        "privacy.schedule.kind": "noise schedules drive dpsgd, not 'gaussian'",
-        "privacy.noise_multiplier": "privacy.schedule sets the noise of every round: remove this",
+    smm = {"mechanism": "smm", "schedule": schedule}
+    problems = problems_of(spec(privacy=smm, training={"sampling": "poisson"}))
+    assert problems == {"privacy.schedule.kind": "noise schedules drive dpsgd, gaussian, not 'smm'"}
+    gaussian = {"mechanism": "gaussian", "schedule": schedule}
+    assert problems_of(spec(privacy=gaussian)) == {}
+    validation = {
+        "kind": "validation_based",
+        "initial_sigma": 10.0,
+        "period": 10,
+        "factor": 0.8,
+        "threshold": 0.01,
+        "window": 5,
     }
+    problems = problems_of(
+        spec(privacy={**gaussian, "schedule": validation}, evaluation={"every": 1})
+    )
+    assert list(problems) == ["privacy.schedule.kind"]
 
 
 def test_schedule_parameters_need_a_kind_and_validation_needs_every_round():
