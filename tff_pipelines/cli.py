@@ -150,6 +150,10 @@ def account_text(doc: dict) -> str:
             f"  zCDP          rho = {zcdp['rho']:.4g}, epsilon = {zcdp['epsilon']:.4f} "
             "(Yu et al.'s accounting; the epsilon above is the tighter exact RDP one)"
         )
+    if doc.get("user_level"):
+        from tff_pipelines.report import user_level_text
+
+        lines.append(f"  user level    {user_level_text(doc['user_level'])}")
     protocol = doc.get("secure_aggregation_protocol")
     if protocol:
         lines.append(

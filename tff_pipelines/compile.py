@@ -68,8 +68,15 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
     weighting = spec.weighting
     server_optimizer = build_optimizer(training.server_optimizer)
     if plan.example_level:
-        process = _dpsgd_process(model_fn, loss, server_optimizer, plan.mechanism, spec.seed)
-        steps = [*plan.mechanism.steps(), "mean of client updates (every client weighs 1)"]
+        user_level, steps = None, ["mean of client updates (every client weighs 1)"]
+        if plan.user_level is not None:
+            user_level, steps = _aggregator(
+                plan.user_level, training.clients_per_round, spec.seed, "uniform"
+            )
+        process = _dpsgd_process(
+            model_fn, loss, server_optimizer, plan.mechanism, spec.seed, user_level
+        )
+        steps = [*plan.mechanism.steps(), *steps]
         return CompiledSpec(process, shape, keras_model, weighting, steps)
     aggregator, aggregation = _aggregator(plan, training.clients_per_round, spec.seed, weighting)
     if training.algorithm == "fedavg":
@@ -114,9 +121,10 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
     return CompiledSpec(process, shape, keras_model, weighting, aggregation)
 
 
-def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int):
+def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int, user_level=None):
     """FedAvg whose clients train with DP-SGD (example-level DP) and whose server takes the plain
-    mean of their model deltas."""
+    mean of their model deltas, or releases it with `user_level` (a PrivateMeanFactory adding
+    client-level DP on top)."""
     from mechanisms.dpsgd import build_dpsgd_client_work
 
     client_work = build_dpsgd_client_work(
@@ -134,13 +142,16 @@ def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int):
     def initial_weights():
         return tff.learning.models.ModelWeights.from_model(model_fn())
 
+    factory = (
+        tff.aggregators.MeanFactory()
+        if user_level is None
+        else tff.aggregators.as_weighted_aggregator(user_level)  # every weight is 1 anyway
+    )
     return tff.learning.templates.compose_learning_process(
         initial_weights,
         parts.distributor,
         client_work,
-        tff.aggregators.MeanFactory().create(
-            initial_weights.type_signature.result.trainable, tff.TensorType(np.float32)
-        ),
+        factory.create(initial_weights.type_signature.result.trainable, tff.TensorType(np.float32)),
         parts.finalizer,
     )
 

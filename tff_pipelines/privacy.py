@@ -50,6 +50,9 @@ class PrivacyPlan:
     example_level: bool = False  # dpsgd: the unit is one example, not one client
     schedule: Any = None  # a mechanisms.schedules.NoiseSchedule: σ of round t = 0, 1, ...
     schedule_kind: str = "none"
+    # dpsgd with privacy.user_level: the server's client-level mechanism, as a plan of its own
+    # (unit one client), accounted on a ledger of its own.
+    user_level: PrivacyPlan | None = None
 
     @property
     def unit(self) -> str:
@@ -156,6 +159,12 @@ class PrivacyPlan:
             epsilon=epsilons[affordable - 1] if affordable else 0.0,
             epsilon_per_round=epsilons[:affordable],
         )
+        if self.user_level is not None:  # the same rounds run, whatever unit stops them
+            user_epsilons = self.user_level.projected_epsilons()[:affordable]
+            doc["user_level"].update(
+                epsilon=user_epsilons[-1] if user_epsilons else 0.0,
+                epsilon_per_round=user_epsilons,
+            )
         return doc
 
     def report(
@@ -166,13 +175,15 @@ class PrivacyPlan:
         stopped_by_budget: bool = False,
         secure_sum: dict[str, Any] | None = None,
         noise_multipliers: Sequence[float] | None = None,
+        user_ledger: PrivacyLedger | None = None,
     ) -> dict:
         """The privacy.json document: the promise, and every assumption it rests on.
 
         `rounds` are the rounds that ran (or, for a projection, would run); a private run's
         ledger has recorded exactly those. `secure_sum` is what the secure aggregation protocol
         saw happen over those rounds (dropouts, refused rounds); `noise_multipliers` the
-        scheduled noise multiplier of each of them.
+        scheduled noise multiplier of each of them; `user_ledger` what the user-level mechanism
+        on top of dpsgd spent.
         """
         doc: dict[str, Any] = {
             "private": self.private,
@@ -215,6 +226,13 @@ class PrivacyPlan:
                 **dataclasses.asdict(self.schedule),
                 "noise_multiplier_per_round": list(noise_multipliers or []),
             }
+        if self.user_level is not None:
+            doc["user_level"] = self.user_level.report(user_ledger, rounds=rounds)
+            doc["units"] = (
+                f"two guarantees: epsilon above is for one {self.unit} ({self.neighbouring}); "
+                f"user_level.epsilon is for one {self.user_level.unit} "
+                f"({self.user_level.neighbouring}), from the server's noise alone"
+            )
         if self.example_level and self.schedule is None and self.accountant != "zcdp":
             doc["zcdp"] = self.mechanism.zcdp(self.sampling, rounds, self.delta)
         if self.distributed:
@@ -457,6 +475,7 @@ def plan_privacy(
             example_level=True,
             schedule=schedule,
             schedule_kind=privacy.schedule.kind,
+            user_level=_user_level(spec, source),
             **common,
         )
         _check_first_round_fits(plan, source)
@@ -478,6 +497,35 @@ def plan_privacy(
 
 # Beyond this the guarantee says nothing a user could rely on; more likely a typo in the noise.
 MEANINGLESS_EPSILON = 100.0
+
+
+def _user_level(spec, source: str) -> PrivacyPlan | None:
+    """The client-level plan of privacy.user_level: the same planning as a spec whose mechanism
+    is that one, so calibration and accounting are those of user-level DP alone."""
+    from tff_pipelines.spec.sections import ScheduleSpec, UserLevelSpec
+
+    settings = spec.privacy.user_level
+    if settings.mechanism == "none":
+        return None
+    privacy = dataclasses.replace(
+        spec.privacy,
+        mechanism=settings.mechanism,
+        clip=settings.clip,
+        noise_multiplier=settings.noise_multiplier,
+        target_epsilon=settings.target_epsilon,
+        max_epsilon=None,
+        accountant="rdp" if spec.privacy.accountant == "zcdp" else spec.privacy.accountant,
+        schedule=ScheduleSpec(),
+        user_level=UserLevelSpec(),
+    )
+    try:
+        return plan_privacy(dataclasses.replace(spec, privacy=privacy), source=source)
+    except SpecError as error:  # name the user_level field the user wrote
+        renamed = [
+            dataclasses.replace(p, path=p.path.replace("privacy.", "privacy.user_level.", 1))
+            for p in error.problems
+        ]
+        raise SpecError(renamed) from None
 
 
 def _schedule(spec) -> Any:

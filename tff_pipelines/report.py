@@ -89,6 +89,9 @@ def summary(result) -> str:
             f"{privacy['sampling']['kind']} sampling (rate {privacy['sampling']['rate']:.4g}), "
             f"neighbouring: {privacy['neighbouring']}"
         )
+        user = privacy.get("user_level")
+        if user:
+            lines.append("  and       " + user_level_text(user))
     else:
         lines.append("  privacy   none: the model is NOT differentially private")
     lines.append(f"  outputs   metrics.jsonl, privacy.json, checkpoint.npz in {result.run_dir}")
@@ -108,6 +111,16 @@ def _secure_sum_text(privacy: dict[str, Any]) -> str:
     if protocol["rounds_refused"]:
         text += f", {protocol['rounds_refused']} rounds refused"
     return text
+
+
+def user_level_text(user: dict[str, Any]) -> str:
+    """The second guarantee of dpsgd with privacy.user_level, per client."""
+    noise = user["noise"]
+    return (
+        f"({_fmt(user['epsilon'])}, {user['delta']:g})-DP for one {user['unit']} "
+        f"({user['neighbouring']}), {user['mechanism']} on the server, {noise_text(noise)}, "
+        f"clip {_fmt(noise.get('clip'))}"
+    )
 
 
 def noise_text(noise: dict[str, Any]) -> str:

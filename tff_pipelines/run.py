@@ -355,6 +355,8 @@ class _Training:
             seed=spec.seed,
         )
         self.ledger = plan.new_ledger()
+        # dpsgd with privacy.user_level: the client-level guarantee, on a ledger of its own.
+        self.user_ledger = plan.user_level.new_ledger() if plan.user_level is not None else None
         self.history: list[dict[str, Any]] = []
 
     def resume(self) -> int:
@@ -363,6 +365,8 @@ class _Training:
         self.state = saved.restore_state(self.state)
         self.sampler.set_state(saved.meta["sampler"])
         self.ledger = type(self.ledger).from_dict(saved.meta["ledger"])
+        if self.user_ledger is not None:
+            self.user_ledger = type(self.user_ledger).from_dict(saved.meta["user_ledger"])
         self.history = _read_metrics(self.run_dir / METRICS, saved.round)
         self.log(f"resuming {self.run_dir} after round {saved.round}")
         return saved.round
@@ -411,6 +415,8 @@ class _Training:
                 self.state = output.state
                 if plan.private:
                     self.ledger.record(event)
+                if self.user_ledger is not None:
+                    self.user_ledger.record(plan.user_level.round_privacy())
                 evaluated = None
                 if (every and round_num % every == 0) or round_num == rounds:
                     evaluated = self.evaluator(self.process.get_model_weights(self.state))
@@ -424,6 +430,8 @@ class _Training:
                 )
                 if sigma is not None:
                     record["noise_multiplier"] = sigma
+                if self.user_ledger is not None:
+                    record["user_epsilon"] = _json_number(self.user_ledger.epsilon)
                 self.history.append(record)
                 snapshot = None
                 if round_num % spec.runtime.checkpoint_every == 0 or round_num == rounds:
@@ -490,6 +498,8 @@ class _Training:
             "sampler": self.sampler.get_state(),
             "ledger": self.ledger.to_dict(),
         }
+        if self.user_ledger is not None:
+            meta["user_ledger"] = self.user_ledger.to_dict()
         return round_num, self.state, self.process.get_model_weights(self.state), meta
 
     def finish(self, stopped_by_budget: bool, seconds: float) -> RunResult:
@@ -512,6 +522,7 @@ class _Training:
             noise_multipliers=[r["noise_multiplier"] for r in self.history]
             if plan.schedule is not None
             else None,
+            user_ledger=self.user_ledger,
         )
         (self.run_dir / PRIVACY).write_text(json.dumps(privacy, indent=2) + "\n")
         saved_model = None

@@ -401,9 +401,10 @@ VALIDATION_SCHEDULE = (
 
 
 def test_a_scheduled_run_applies_accounts_and_resumes_each_rounds_noise(tmp_path):
-    """Pima with Poisson batches and a validation-based schedule that always decays (no round
-    gains a whole unit of accuracy): sigma 4, 4, 2, 2, 1. The ledger charges each round at its
-    own sigma, and a run interrupted after round 3 resumes to the same model and epsilon."""
+    """Pima with Poisson batches, user-level noise on top, and a validation-based schedule that
+    always decays (no round gains a whole unit of accuracy): sigma 4, 4, 2, 2, 1. The ledger
+    charges each round at its own sigma, and a run interrupted after round 3 resumes to the same
+    model and the same two epsilons."""
     from mechanisms.accounting import PrivacyLedger
     from tff_pipelines.run import plan_for_data, prepare_data, run
     from tff_pipelines.spec import load_spec
@@ -414,6 +415,7 @@ def test_a_scheduled_run_applies_accounts_and_resumes_each_rounds_noise(tmp_path
         "training.batching=poisson",
         "privacy.target_epsilon=null",
         VALIDATION_SCHEDULE,
+        "privacy.user_level={mechanism: gaussian, clip: 1.0, noise_multiplier: 1.0}",
         "evaluation.every=1",
         "runtime.checkpoint_every=1",
         "output.export=false",
@@ -459,6 +461,10 @@ def test_a_scheduled_run_applies_accounts_and_resumes_each_rounds_noise(tmp_path
     resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
     assert [r["noise_multiplier"] for r in resumed.history] == sigmas
     assert resumed.privacy["epsilon"] == straight.privacy["epsilon"]
+    user_epsilons = [
+        p["user_level"]["epsilon_per_round"] for p in (straight.privacy, resumed.privacy)
+    ]
+    assert user_epsilons[0] == user_epsilons[1] and len(user_epsilons[0]) == 5
     _, weights_a, _ = _final_state(tmp_path / "straight")
     _, weights_b, _ = _final_state(tmp_path / "resumed")
     for a, b in zip(weights_a, weights_b, strict=True):
@@ -505,3 +511,31 @@ def test_a_scheduled_central_gaussian_run_spends_what_account_projects(tmp_path,
     sigmas = reported["schedule"]["noise_multiplier_per_round"]
     assert sigmas == pytest.approx([2.0 * np.exp(-0.5 * t) for t in range(len(sigmas))])
     assert [r["noise_multiplier"] for r in read_metrics(tmp_path / "run")] == sigmas
+
+
+def test_user_level_noise_on_top_of_dpsgd_is_reported_per_unit(tmp_path, capsys):
+    """dpsgd plus central Gaussian noise on the clients' deltas: two guarantees, each on its own
+    ledger, as tffp account predicts them; the server's noise really is added (the model differs
+    from the same run without it) and a resumed run restores both ledgers."""
+    spec = REPO / "specs" / "pima_dpsgd.yaml"
+    base = sets("training.rounds=3", "evaluation.every=0", "runtime.checkpoint_every=1")
+    user = sets("privacy.user_level={mechanism: gaussian, clip: 0.5, noise_multiplier: 2.0}")
+    assert tffp("account", spec, "--json", *base, *user) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert tffp("run", spec, "--out", tmp_path / "both", *base, *user) == 0
+    assert "user (all of one client's examples)" in capsys.readouterr().out
+    reported = json.loads((tmp_path / "both" / "privacy.json").read_text())
+    assert reported["unit"].startswith("example") and "two guarantees" in reported["units"]
+    user_level = reported["user_level"]
+    assert user_level["unit"].startswith("user") and user_level["mechanism"] == "gaussian"
+    assert user_level["neighbouring"] == "replace one client"
+    assert user_level["epsilon"] == pytest.approx(predicted["user_level"]["epsilon"], rel=1e-12)
+    assert reported["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-12)
+    records = read_metrics(tmp_path / "both")
+    assert [r["user_epsilon"] for r in records] == user_level["epsilon_per_round"]
+    assert all(0 < r["agg_clipped"] <= 1 for r in records)  # the server's clip diagnostics
+
+    assert tffp("run", spec, "--out", tmp_path / "plain", *base) == 0
+    _, with_noise, _ = _final_state(tmp_path / "both")
+    _, without, _ = _final_state(tmp_path / "plain")
+    assert any(not np.array_equal(a, b) for a, b in zip(with_noise, without, strict=True))

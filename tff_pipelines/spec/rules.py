@@ -215,6 +215,31 @@ def _schedule_has_its_parameters(view: View) -> Iterator[Finding]:
         )
 
 
+def _user_level_tops_dpsgd(view: View) -> Iterator[Finding]:
+    """privacy.user_level adds client-level noise on top of dpsgd only, with exactly one of its
+    noise_multiplier and target_epsilon."""
+    mechanism = view["privacy.user_level.mechanism"]
+    noise = view["privacy.user_level.noise_multiplier"]
+    target = view["privacy.user_level.target_epsilon"]
+    if mechanism == "none":
+        for path, value in (
+            ("privacy.user_level.noise_multiplier", noise),
+            ("privacy.user_level.target_epsilon", target),
+        ):
+            if value is not None:
+                yield path, "is not used without privacy.user_level.mechanism; remove it"
+        return
+    if view["privacy.mechanism"] != "dpsgd":
+        yield (
+            "privacy.user_level.mechanism",
+            "adds user-level noise on top of dpsgd only; for user-level DP alone set "
+            "privacy.mechanism to it",
+        )
+    if (noise is None) == (target is None):
+        message = "set exactly one of privacy.user_level.noise_multiplier and target_epsilon"
+        yield "privacy.user_level.noise_multiplier", message
+
+
 def _secagg_sums_integers(view: View) -> Iterator[Finding]:
     """SecAgg+ adds integers modulo 2^bits, which only the distributed mechanisms send; its
     settings mean nothing under another protocol."""
@@ -481,6 +506,7 @@ RULES: tuple[Rule, ...] = (
     _secagg_graph_fits_cohort,
     _dpsgd_runs_plain_sgd_in_fedavg,
     _schedule_has_its_parameters,
+    _user_level_tops_dpsgd,
 )
 
 

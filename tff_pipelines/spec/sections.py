@@ -26,6 +26,7 @@ Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam", "dpsgd"]
 Rotation = Literal["hadamard", "dft"]
 SubsamplingBound = Literal["general", "tight"]
 Accountant = Literal["rdp", "pld", "zcdp"]
+UserLevelMechanism = Literal["none", "gaussian"]
 ScheduleKind = Literal[
     "none", "constant", "time_based", "exponential", "step", "polynomial", "validation_based"
 ]
@@ -385,6 +386,35 @@ class ScheduleSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class UserLevelSpec:
+    """dpsgd only: user-level DP on top of example-level DP-SGD. Each client's model delta is
+    clipped to clip and the server adds Gaussian noise to their sum (DP-FedAvg), so each client
+    as a whole is protected too. Accounted separately, per client (neighbours by the cohort
+    sampling); privacy.json reports both units, each with its own epsilon."""
+
+    mechanism: UserLevelMechanism = field(
+        default="none", metadata=describe(doc="none: the server takes the plain mean.")
+    )
+    clip: float = field(
+        default=1.0,
+        metadata=describe(exclusive_minimum=0, doc="L2 clip norm of each client's model delta."),
+    )
+    noise_multiplier: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0, doc="Standard deviation of the server's noise, divided by clip."
+        ),
+    )
+    target_epsilon: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="Calibrate noise_multiplier so the user-level epsilon after all rounds is this.",
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class PrivacySpec:
     """Differential privacy of each client's contribution: (epsilon, delta) at the client level."""
 
@@ -428,6 +458,9 @@ class PrivacySpec:
     )
     schedule: ScheduleSpec = field(
         default_factory=ScheduleSpec, metadata=describe_section(ScheduleSpec)
+    )
+    user_level: UserLevelSpec = field(
+        default_factory=UserLevelSpec, metadata=describe_section(UserLevelSpec)
     )
     delta: float = field(
         default=1e-5,

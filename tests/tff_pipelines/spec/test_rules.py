@@ -418,3 +418,19 @@ def test_schedule_parameters_need_a_kind_and_validation_needs_every_round():
     problems = problems_of(spec(privacy={**DPSGD, "schedule": schedule}, evaluation={"every": 5}))
     assert list(problems) == ["evaluation.every"]
     assert problems_of(spec(privacy={**DPSGD, "schedule": schedule}, evaluation={"every": 1})) == {}
+
+
+def test_user_level_noise_tops_dpsgd_with_one_noise_setting():
+    both = {"mechanism": "gaussian", "noise_multiplier": 1.0, "target_epsilon": 2.0}
+    problems = problems_of(spec(privacy={**GAUSSIAN, "user_level": both}))
+    assert set(problems) == {"privacy.user_level.mechanism", "privacy.user_level.noise_multiplier"}
+    assert "on top of dpsgd only" in problems["privacy.user_level.mechanism"]
+    dpsgd = {"mechanism": "dpsgd", "noise_multiplier": 1.0}
+    fine = {"mechanism": "gaussian", "target_epsilon": 2.0}
+    assert problems_of(spec(privacy={**dpsgd, "user_level": fine})) == {}
+    unused = {"noise_multiplier": 1.0}
+    problems = problems_of(spec(privacy={**dpsgd, "user_level": unused}))
+    assert problems == {
+        "privacy.user_level.noise_multiplier": "is not used without "
+        "privacy.user_level.mechanism; remove it"
+    }
