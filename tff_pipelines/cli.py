@@ -126,13 +126,7 @@ def account_text(doc: dict) -> str:
         f"{doc['sampling']['population']} clients per round (rate {doc['sampling']['rate']:.4g})",
         f"  unit          one {doc['unit']}; neighbouring: {doc['neighbouring']}",
     ]
-    if "bits" in noise:
-        lines.append(
-            f"  secure sum    {noise['bits']} bits, {noise['rotation']} rotation of "
-            f"{noise['dimension']} parameters, predicted wrap probability "
-            f"{noise['predicted_wrap_probability']:.2g} per coordinate "
-            f"({doc['secure_aggregation']})"
-        )
+    lines += _secure_sum_lines(doc)
     zcdp = doc.get("zcdp")
     if zcdp and doc["accountant"] == "zcdp":
         rho, epsilon = float(zcdp["rho"]), float(zcdp["epsilon"])
@@ -154,6 +148,8 @@ def account_text(doc: dict) -> str:
         from tff_pipelines.report import user_level_text
 
         lines.append(f"  user level    {user_level_text(doc['user_level'])}")
+        lines += _secure_sum_lines(doc["user_level"])
+        lines += [f"  warning       {w}" for w in doc["user_level"].get("warnings", [])]
     protocol = doc.get("secure_aggregation_protocol")
     if protocol:
         lines.append(
@@ -178,6 +174,18 @@ def account_text(doc: dict) -> str:
         )
     lines += [f"  warning       {warning}" for warning in doc.get("warnings", [])]
     return "\n".join(lines)
+
+
+def _secure_sum_lines(doc: dict) -> list[str]:
+    noise = doc["noise"]
+    if "bits" not in noise:
+        return []
+    return [
+        f"  secure sum    {noise['bits']} bits, {noise['rotation']} rotation of "
+        f"{noise['dimension']} parameters, predicted wrap probability "
+        f"{noise['predicted_wrap_probability']:.2g} per coordinate "
+        f"({doc['secure_aggregation']})"
+    ]
 
 
 def _schedule_lines(schedule: dict, epsilons: list[float]) -> list[str]:

@@ -231,7 +231,7 @@ class PrivacyPlan:
             doc["units"] = (
                 f"two guarantees: epsilon above is for one {self.unit} ({self.neighbouring}); "
                 f"user_level.epsilon is for one {self.user_level.unit} "
-                f"({self.user_level.neighbouring}), from the server's noise alone"
+                f"({self.user_level.neighbouring}), from the aggregation's noise alone"
             )
         if self.example_level and self.schedule is None and self.accountant != "zcdp":
             doc["zcdp"] = self.mechanism.zcdp(self.sampling, rounds, self.delta)
@@ -475,7 +475,7 @@ def plan_privacy(
             example_level=True,
             schedule=schedule,
             schedule_kind=privacy.schedule.kind,
-            user_level=_user_level(spec, source),
+            user_level=_user_level(spec, source, dimension),
             **common,
         )
         _check_first_round_fits(plan, source)
@@ -499,9 +499,10 @@ def plan_privacy(
 MEANINGLESS_EPSILON = 100.0
 
 
-def _user_level(spec, source: str) -> PrivacyPlan | None:
+def _user_level(spec, source: str, dimension: int | None) -> PrivacyPlan | None:
     """The client-level plan of privacy.user_level: the same planning as a spec whose mechanism
-    is that one, so calibration and accounting are those of user-level DP alone."""
+    is that one (with the distributed mechanisms' settings of privacy and secure_aggregation),
+    so calibration and accounting are those of user-level DP alone, with RDP."""
     from tff_pipelines.spec.sections import ScheduleSpec, UserLevelSpec
 
     settings = spec.privacy.user_level
@@ -514,15 +515,20 @@ def _user_level(spec, source: str) -> PrivacyPlan | None:
         noise_multiplier=settings.noise_multiplier,
         target_epsilon=settings.target_epsilon,
         max_epsilon=None,
-        accountant="rdp" if spec.privacy.accountant == "zcdp" else spec.privacy.accountant,
+        accountant="rdp",
         schedule=ScheduleSpec(),
         user_level=UserLevelSpec(),
     )
+    own = {f"privacy.{name}" for name in ("clip", "noise_multiplier", "target_epsilon")}
     try:
-        return plan_privacy(dataclasses.replace(spec, privacy=privacy), source=source)
+        return plan_privacy(
+            dataclasses.replace(spec, privacy=privacy), dimension=dimension, source=source
+        )
     except SpecError as error:  # name the user_level field the user wrote
         renamed = [
             dataclasses.replace(p, path=p.path.replace("privacy.", "privacy.user_level.", 1))
+            if p.path in own
+            else p
             for p in error.problems
         ]
         raise SpecError(renamed) from None

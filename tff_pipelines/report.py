@@ -118,8 +118,8 @@ def user_level_text(user: dict[str, Any]) -> str:
     noise = user["noise"]
     return (
         f"({_fmt(user['epsilon'])}, {user['delta']:g})-DP for one {user['unit']} "
-        f"({user['neighbouring']}), {user['mechanism']} on the server, {noise_text(noise)}, "
-        f"clip {_fmt(noise.get('clip'))}"
+        f"({user['neighbouring']}), {user['mechanism']}, {noise_text(noise)}, "
+        f"clip {_fmt(noise.get('clip'))}, noise added by {noise['noise_added_by'].split(' (')[0]}"
     )
 
 

@@ -513,13 +513,14 @@ def test_a_scheduled_central_gaussian_run_spends_what_account_projects(tmp_path,
     assert [r["noise_multiplier"] for r in read_metrics(tmp_path / "run")] == sigmas
 
 
-def test_user_level_noise_on_top_of_dpsgd_is_reported_per_unit(tmp_path, capsys):
-    """dpsgd plus central Gaussian noise on the clients' deltas: two guarantees, each on its own
-    ledger, as tffp account predicts them; the server's noise really is added (the model differs
-    from the same run without it) and a resumed run restores both ledgers."""
+@pytest.mark.parametrize("mechanism", ["gaussian", "skellam"])
+def test_user_level_noise_on_top_of_dpsgd_is_reported_per_unit(mechanism, tmp_path, capsys):
+    """dpsgd plus user-level noise on the clients' deltas (central Gaussian, or Skellam shares in
+    a simulated secure sum): two guarantees, each on its own ledger, as tffp account predicts
+    them; the noise really is added (the model differs from the same run without it)."""
     spec = REPO / "specs" / "pima_dpsgd.yaml"
     base = sets("training.rounds=3", "evaluation.every=0", "runtime.checkpoint_every=1")
-    user = sets("privacy.user_level={mechanism: gaussian, clip: 0.5, noise_multiplier: 2.0}")
+    user = sets(f"privacy.user_level={{mechanism: {mechanism}, clip: 0.5, noise_multiplier: 2}}")
     assert tffp("account", spec, "--json", *base, *user) == 0
     predicted = json.loads(capsys.readouterr().out)
     assert tffp("run", spec, "--out", tmp_path / "both", *base, *user) == 0
@@ -527,7 +528,9 @@ def test_user_level_noise_on_top_of_dpsgd_is_reported_per_unit(tmp_path, capsys)
     reported = json.loads((tmp_path / "both" / "privacy.json").read_text())
     assert reported["unit"].startswith("example") and "two guarantees" in reported["units"]
     user_level = reported["user_level"]
-    assert user_level["unit"].startswith("user") and user_level["mechanism"] == "gaussian"
+    assert user_level["unit"].startswith("user") and user_level["mechanism"] == mechanism
+    expected = "simulated" if mechanism == "skellam" else "none"
+    assert user_level["secure_aggregation"] == expected
     assert user_level["neighbouring"] == "replace one client"
     assert user_level["epsilon"] == pytest.approx(predicted["user_level"]["epsilon"], rel=1e-12)
     assert reported["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-12)

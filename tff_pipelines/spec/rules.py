@@ -61,6 +61,15 @@ class View:
         return self["privacy.mechanism"] != "none"
 
 
+def _aggregation(view: View) -> str:
+    """The mechanism that releases the clients' aggregate: privacy.mechanism, or with dpsgd the
+    user-level mechanism on top (privacy.user_level.mechanism)."""
+    mechanism = view["privacy.mechanism"]
+    if mechanism == "dpsgd":
+        return view["privacy.user_level.mechanism"]
+    return mechanism
+
+
 def _cohort_fits_population(view: View) -> Iterator[Finding]:
     """training.clients_per_round must be at most data.clients."""
     clients = view["data.clients"]
@@ -110,8 +119,10 @@ def _fields_match_mechanism(view: View) -> Iterator[Finding]:
     mechanism = view["privacy.mechanism"]
     if mechanism == "none":
         return  # _no_noise_settings_without_mechanism speaks for noise_multiplier
+    aggregation = view.get("privacy.user_level.mechanism") if mechanism == "dpsgd" else mechanism
     for name, readers in _FIELD_MECHANISMS.items():
-        if mechanism not in readers and view.get(f"privacy.{name}") not in (None, NO_VALUE):
+        read = mechanism in readers or (name != "noise_multiplier" and aggregation in readers)
+        if not read and view.get(f"privacy.{name}") not in (None, NO_VALUE):
             yield (
                 f"privacy.{name}",
                 f"is not used by mechanism '{mechanism}' (only by {', '.join(readers)}); remove it",
@@ -121,10 +132,11 @@ def _fields_match_mechanism(view: View) -> Iterator[Finding]:
 def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
     """smm, ddg and skellam have their own RDP accountants, for Poisson-sampled cohorts (or
     everyone in every round), and need a secure sum."""
-    mechanism = view["privacy.mechanism"]
+    mechanism = _aggregation(view)
     if mechanism not in DISTRIBUTED_MECHANISMS:
         return
-    if view.get("privacy.accountant") in ("pld", "zcdp"):
+    on_top = view["privacy.mechanism"] == "dpsgd"  # then the user level is accounted with rdp
+    if not on_top and view.get("privacy.accountant") in ("pld", "zcdp"):
         yield (
             "privacy.accountant",
             f"'{mechanism}' is accounted with its own RDP curve; use 'rdp'",
@@ -217,7 +229,8 @@ def _schedule_has_its_parameters(view: View) -> Iterator[Finding]:
 
 def _user_level_tops_dpsgd(view: View) -> Iterator[Finding]:
     """privacy.user_level adds client-level noise on top of dpsgd only, with exactly one of its
-    noise_multiplier and target_epsilon."""
+    noise (privacy.mu for smm, else its noise_multiplier) and its target_epsilon; with the
+    simulated secure sum for now."""
     mechanism = view["privacy.user_level.mechanism"]
     noise = view["privacy.user_level.noise_multiplier"]
     target = view["privacy.user_level.target_epsilon"]
@@ -235,15 +248,26 @@ def _user_level_tops_dpsgd(view: View) -> Iterator[Finding]:
             "adds user-level noise on top of dpsgd only; for user-level DP alone set "
             "privacy.mechanism to it",
         )
+    noise_field = "privacy.user_level.noise_multiplier"
+    if mechanism == "smm":
+        if noise is not None:
+            yield noise_field, "smm's noise is privacy.mu; remove this"
+        noise_field, noise = "privacy.mu", view["privacy.mu"]
     if (noise is None) == (target is None):
-        message = "set exactly one of privacy.user_level.noise_multiplier and target_epsilon"
-        yield "privacy.user_level.noise_multiplier", message
+        message = f"set exactly one of {noise_field} and privacy.user_level.target_epsilon"
+        yield noise_field, message
+    if mechanism in DISTRIBUTED_MECHANISMS and view["secure_aggregation.protocol"] == "secagg":
+        yield (
+            "secure_aggregation.protocol",
+            "SecAgg+ does not yet run under dpsgd: use 'simulated' for distributed noise on top "
+            "of DP-SGD",
+        )
 
 
 def _secagg_sums_integers(view: View) -> Iterator[Finding]:
     """SecAgg+ adds integers modulo 2^bits, which only the distributed mechanisms send; its
     settings mean nothing under another protocol."""
-    protocol, mechanism = view["secure_aggregation.protocol"], view["privacy.mechanism"]
+    protocol, mechanism = view["secure_aggregation.protocol"], _aggregation(view)
     if protocol == "secagg" and mechanism not in DISTRIBUTED_MECHANISMS:
         yield (
             "secure_aggregation.protocol",
@@ -307,7 +331,7 @@ def _bits_fit_cohort(view: View) -> Iterator[Finding]:
     """The modulus must leave room for the cohort's rounding noise alone (TFF's feasibility test:
     2^(2b) > n·k², with k standard deviations for the target wrap probability), and for ddg and
     skellam b ≥ log2(n)."""
-    mechanism = view["privacy.mechanism"]
+    mechanism = _aggregation(view)
     if mechanism not in DISTRIBUTED_MECHANISMS:
         return
     bits = view["privacy.bits"] or DISTRIBUTED_DEFAULTS["bits"]

@@ -26,7 +26,7 @@ Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam", "dpsgd"]
 Rotation = Literal["hadamard", "dft"]
 SubsamplingBound = Literal["general", "tight"]
 Accountant = Literal["rdp", "pld", "zcdp"]
-UserLevelMechanism = Literal["none", "gaussian"]
+UserLevelMechanism = Literal["none", "gaussian", "smm", "ddg", "skellam"]
 ScheduleKind = Literal[
     "none", "constant", "time_based", "exponential", "step", "polynomial", "validation_based"
 ]
@@ -388,9 +388,12 @@ class ScheduleSpec:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class UserLevelSpec:
     """dpsgd only: user-level DP on top of example-level DP-SGD. Each client's model delta is
-    clipped to clip and the server adds Gaussian noise to their sum (DP-FedAvg), so each client
-    as a whole is protected too. Accounted separately, per client (neighbours by the cohort
-    sampling); privacy.json reports both units, each with its own epsilon."""
+    clipped to clip and released by this mechanism as privacy.mechanism would release it:
+    gaussian (the server adds the noise) or smm, ddg, skellam (the clients add integer noise to
+    a modular secure sum; bits, rotation, gamma, mu, beta, modclip_prob and the
+    secure_aggregation section are read for it). So each client as a whole is protected too.
+    Accounted separately with RDP, per client (neighbours by the cohort sampling); privacy.json
+    reports both units, each with its own epsilon."""
 
     mechanism: UserLevelMechanism = field(
         default="none", metadata=describe(doc="none: the server takes the plain mean.")
@@ -402,7 +405,9 @@ class UserLevelSpec:
     noise_multiplier: float | None = field(
         default=None,
         metadata=describe(
-            exclusive_minimum=0, doc="Standard deviation of the server's noise, divided by clip."
+            exclusive_minimum=0,
+            doc="gaussian, ddg, skellam: standard deviation of the noise in the sum, divided by "
+            "clip (smm: privacy.mu).",
         ),
     )
     target_epsilon: float | None = field(
@@ -546,9 +551,15 @@ class PrivacySpec:
         return self.mechanism != "none"
 
     @property
+    def aggregation_mechanism(self) -> str:
+        """What releases the clients' aggregate: the mechanism, or with dpsgd the user level's."""
+        return self.user_level.mechanism if self.mechanism == "dpsgd" else self.mechanism
+
+    @property
     def is_distributed(self) -> bool:
-        """Noise is added by the clients and the sum is secure: smm, ddg, skellam."""
-        return self.mechanism in DISTRIBUTED_MECHANISMS
+        """Noise is added by the clients and the sum is secure: smm, ddg, skellam (alone, or as
+        the user level on top of dpsgd)."""
+        return self.aggregation_mechanism in DISTRIBUTED_MECHANISMS
 
     def setting(self, name: str) -> Any:
         """A distributed-mechanism field with its documented default filled in."""

@@ -434,3 +434,25 @@ def test_user_level_noise_tops_dpsgd_with_one_noise_setting():
         "privacy.user_level.noise_multiplier": "is not used without "
         "privacy.user_level.mechanism; remove it"
     }
+
+
+def test_distributed_user_level_reads_the_distributed_settings_and_needs_a_simulated_sum():
+    dpsgd = {"mechanism": "dpsgd", "noise_multiplier": 1.0, "bits": 18, "rotation": "dft"}
+    smm = {**dpsgd, "mu": 50.0, "user_level": {"mechanism": "smm", "noise_multiplier": 2.0}}
+    problems = problems_of(spec(privacy=smm, training={"sampling": "poisson"}))
+    assert problems == {
+        "privacy.user_level.noise_multiplier": "smm's noise is privacy.mu; remove this"
+    }
+    skellam = {**dpsgd, "user_level": {"mechanism": "skellam", "target_epsilon": 3.0}}
+    assert problems_of(spec(privacy=skellam, training={"sampling": "poisson"})) == {}
+    problems = problems_of(
+        spec(
+            privacy=skellam,
+            training={"sampling": "fixed"},
+            secure_aggregation={"protocol": "secagg"},
+        )
+    )
+    assert set(problems) == {"training.sampling", "secure_aggregation.protocol"}
+    assert "not yet run under dpsgd" in problems["secure_aggregation.protocol"]
+    plain = {**dpsgd, "user_level": {"mechanism": "gaussian", "target_epsilon": 3.0}}
+    assert set(problems_of(spec(privacy=plain))) == {"privacy.bits", "privacy.rotation"}
