@@ -113,10 +113,14 @@ class PrivacyPlan:
                 accountant=self.accountant,
                 relation=self.relation,
             )
+        return self._projected_ledger(self.rounds).epsilon_per_round
+
+    def _projected_ledger(self, rounds: int) -> PrivacyLedger:
+        """A ledger charged with rounds 1..`rounds` as planned, one by one."""
         ledger = self.new_ledger()
-        for round_num in range(1, self.rounds + 1):
+        for round_num in range(1, rounds + 1):
             ledger.record(self._projected(round_num))
-        return ledger.epsilon_per_round
+        return ledger
 
     def projected_noise_multipliers(self, rounds: int) -> list[float]:
         return [self._projected_mechanism(r).noise_multiplier for r in range(1, rounds + 1)]
@@ -140,11 +144,8 @@ class PrivacyPlan:
         """privacy.json as it will read if every round that max_epsilon affords runs."""
         epsilons = self.projected_epsilons()
         affordable = self.affordable_rounds(epsilons)
-        ledger = None
-        if self.private and self.accountant == "zcdp":  # both of its figures, as a run reports
-            ledger = self.new_ledger()
-            for round_num in range(1, affordable + 1):
-                ledger.record(self._projected(round_num))
+        zcdp = self.private and self.accountant == "zcdp"  # both of its figures, as a run reports
+        ledger = self._projected_ledger(affordable) if zcdp else None
         doc = self.report(
             ledger,
             rounds=affordable,
