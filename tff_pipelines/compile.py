@@ -73,9 +73,16 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
             user_level, steps = _aggregator(
                 plan.user_level, training.clients_per_round, spec.seed, "uniform"
             )
-        process = _dpsgd_process(
-            model_fn, loss, server_optimizer, plan.mechanism, spec.seed, user_level
-        )
+        client_work = _dpsgd_client_work(model_fn, loss, plan.mechanism, spec.seed)
+        process = _dpsgd_process(model_fn, server_optimizer, client_work, user_level)
+        if plan.user_level is not None and plan.user_level.secagg is not None:
+            process = _with_secagg(
+                process,
+                _components(model_fn, server_optimizer, client_work),
+                user_level,
+                plan.user_level,
+                spec,
+            )
         steps = [*plan.mechanism.steps(), *steps]
         return CompiledSpec(process, shape, keras_model, weighting, steps)
     aggregator, aggregation = _aggregator(plan, training.clients_per_round, spec.seed, weighting)
@@ -106,28 +113,32 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
     else:
         raise ValueError(f"unknown training.algorithm {training.algorithm!r}")
     if plan.secagg is not None:
-        process = SecureAggregationProcess(
-            process,
-            _components(model_fn, server_optimizer, _client_work(training, model_fn)),
-            aggregator.create_split(
-                process.get_model_weights.type_signature.result.trainable,
-                secure_bits=plan.mechanism.bits,
-            ),
-            settings=plan.secagg,
-            expected_clients=training.clients_per_round,
-            bits=plan.mechanism.bits,
-            seed=spec.seed,
-        )
+        components = _components(model_fn, server_optimizer, _client_work(training, model_fn))
+        process = _with_secagg(process, components, aggregator, plan, spec)
     return CompiledSpec(process, shape, keras_model, weighting, aggregation)
 
 
-def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int, user_level=None):
-    """FedAvg whose clients train with DP-SGD (example-level DP) and whose server takes the plain
-    mean of their model deltas, or releases it with `user_level` (a PrivateMeanFactory adding
-    client-level DP on top)."""
+def _with_secagg(process, components, aggregator, plan: PrivacyPlan, spec):
+    """`process` with each round's sum computed by SecAgg+ between two TFF computations."""
+    return SecureAggregationProcess(
+        process,
+        components,
+        aggregator.create_split(
+            process.get_model_weights.type_signature.result.trainable,
+            secure_bits=plan.mechanism.bits,
+        ),
+        settings=plan.secagg,
+        expected_clients=spec.training.clients_per_round,
+        bits=plan.mechanism.bits,
+        seed=spec.seed,
+    )
+
+
+def _dpsgd_client_work(model_fn, loss, mechanism, seed: int):
+    """Every client trains with DP-SGD (example-level DP)."""
     from mechanisms.dpsgd import build_dpsgd_client_work
 
-    client_work = build_dpsgd_client_work(
+    return build_dpsgd_client_work(
         model_fn,
         per_example_loss=loss.call,
         learning_rate=mechanism.learning_rate,
@@ -136,6 +147,12 @@ def _dpsgd_process(model_fn, loss, server_optimizer, mechanism, seed: int, user_
         batch_size=mechanism.batch_size,
         seed=seed,
     )
+
+
+def _dpsgd_process(model_fn, server_optimizer, client_work, user_level=None):
+    """FedAvg whose clients run `client_work` (DP-SGD) and whose server takes the plain mean of
+    their model deltas, or releases it with `user_level` (a PrivateMeanFactory adding
+    client-level DP on top)."""
     parts = _components(model_fn, server_optimizer, client_work)
 
     @tff.tensorflow.computation

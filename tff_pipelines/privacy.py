@@ -228,7 +228,9 @@ class PrivacyPlan:
                 "noise_multiplier_per_round": list(noise_multipliers or []),
             }
         if self.user_level is not None:
-            doc["user_level"] = self.user_level.report(user_ledger, rounds=rounds)
+            doc["user_level"] = self.user_level.report(
+                user_ledger, rounds=rounds, secure_sum=secure_sum
+            )
             doc["units"] = (
                 f"two guarantees: epsilon above is for one {self.unit} ({self.neighbouring}); "
                 f"user_level.epsilon is for one {self.user_level.unit} "

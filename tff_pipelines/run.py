@@ -519,11 +519,12 @@ class _Training:
             evaluated = self.evaluator(weights)
             final_metrics = {**final_metrics, **{f"eval_{k}": v for k, v in evaluated.items()}}
         plan = self.plan
+        secagg = plan.secagg or (plan.user_level.secagg if plan.user_level is not None else None)
         privacy = plan.report(
             self.ledger if plan.private else None,
             rounds=self.completed,
             stopped_by_budget=stopped_by_budget,
-            secure_sum=secure_sum_summary(self.history) if plan.secagg is not None else None,
+            secure_sum=secure_sum_summary(self.history) if secagg is not None else None,
             noise_multipliers=[r["noise_multiplier"] for r in self.history]
             if plan.schedule is not None
             else None,

@@ -72,6 +72,7 @@ class SecureAggregationProcess:
         self.initialize = base.initialize
         self.get_model_weights = base.get_model_weights
         self.set_model_weights = base.set_model_weights
+        self.get_hparams, self.set_hparams = base.get_hparams, base.set_hparams  # schedules
         self.upload, self.finish, self._skip = _cut_round(base, components, aggregation)
         _, total_type, summed_type, _, _ = self.finish.type_signature.parameter
         self._empty_total = np.zeros(total_type.member.shape, np.int64)

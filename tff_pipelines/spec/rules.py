@@ -229,8 +229,7 @@ def _schedule_has_its_parameters(view: View) -> Iterator[Finding]:
 
 def _user_level_tops_dpsgd(view: View) -> Iterator[Finding]:
     """privacy.user_level adds client-level noise on top of dpsgd only, with exactly one of its
-    noise (privacy.mu for smm, else its noise_multiplier) and its target_epsilon; with the
-    simulated secure sum for now."""
+    noise (privacy.mu for smm, else its noise_multiplier) and its target_epsilon."""
     mechanism = view["privacy.user_level.mechanism"]
     noise = view["privacy.user_level.noise_multiplier"]
     target = view["privacy.user_level.target_epsilon"]
@@ -256,12 +255,6 @@ def _user_level_tops_dpsgd(view: View) -> Iterator[Finding]:
     if (noise is None) == (target is None):
         message = f"set exactly one of {noise_field} and privacy.user_level.target_epsilon"
         yield noise_field, message
-    if mechanism in DISTRIBUTED_MECHANISMS and view["secure_aggregation.protocol"] == "secagg":
-        yield (
-            "secure_aggregation.protocol",
-            "SecAgg+ does not yet run under dpsgd: use 'simulated' for distributed noise on top "
-            "of DP-SGD",
-        )
 
 
 def _secagg_sums_integers(view: View) -> Iterator[Finding]:

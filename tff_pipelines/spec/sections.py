@@ -390,8 +390,8 @@ class UserLevelSpec:
     """dpsgd only: user-level DP on top of example-level DP-SGD. Each client's model delta is
     clipped to clip and released by this mechanism as privacy.mechanism would release it:
     gaussian (the server adds the noise) or smm, ddg, skellam (the clients add integer noise to
-    a modular secure sum; bits, rotation, gamma, mu, beta, modclip_prob and the
-    secure_aggregation section are read for it). So each client as a whole is protected too.
+    a modular secure sum, simulated or SecAgg+; bits, rotation, gamma, mu, beta, modclip_prob
+    and the secure_aggregation section are read for it). So each client as a whole is protected too.
     Accounted separately with RDP, per client (neighbours by the cohort sampling); privacy.json
     reports both units, each with its own epsilon."""
 

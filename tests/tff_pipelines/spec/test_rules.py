@@ -436,7 +436,7 @@ def test_user_level_noise_tops_dpsgd_with_one_noise_setting():
     }
 
 
-def test_distributed_user_level_reads_the_distributed_settings_and_needs_a_simulated_sum():
+def test_distributed_user_level_reads_the_distributed_settings_and_needs_a_secure_sum():
     dpsgd = {"mechanism": "dpsgd", "noise_multiplier": 1.0, "bits": 18, "rotation": "dft"}
     smm = {**dpsgd, "mu": 50.0, "user_level": {"mechanism": "smm", "noise_multiplier": 2.0}}
     problems = problems_of(spec(privacy=smm, training={"sampling": "poisson"}))
@@ -449,10 +449,16 @@ def test_distributed_user_level_reads_the_distributed_settings_and_needs_a_simul
         spec(
             privacy=skellam,
             training={"sampling": "fixed"},
-            secure_aggregation={"protocol": "secagg"},
+            secure_aggregation={"protocol": "none"},
         )
     )
     assert set(problems) == {"training.sampling", "secure_aggregation.protocol"}
-    assert "not yet run under dpsgd" in problems["secure_aggregation.protocol"]
+    assert "needs a secure sum" in problems["secure_aggregation.protocol"]
+    secagg = spec(
+        privacy=skellam,
+        training={"sampling": "poisson"},
+        secure_aggregation={"protocol": "secagg", "neighbours": 4},
+    )
+    assert problems_of(secagg) == {}
     plain = {**dpsgd, "user_level": {"mechanism": "gaussian", "target_epsilon": 3.0}}
     assert set(problems_of(spec(privacy=plain))) == {"privacy.bits", "privacy.rotation"}
