@@ -424,8 +424,16 @@ def plan_privacy(
     rotation and accounting depend on it; `client_sizes` (examples per client) by dpsgd with
     Poisson batches, whose sampling rate per step is batch_size / examples. Parameters no
     mechanism can work with are reported as a SpecError against `source`, the spec file, before
-    any training.
+    any training; so is a max_epsilon that not even the first round fits.
     """
+    plan = _plan(spec, dimension, client_sizes, source)
+    _check_first_round_fits(plan, source)
+    return plan
+
+
+def _plan(
+    spec, dimension: int | None, client_sizes: Sequence[int] | None, source: str
+) -> PrivacyPlan:
     training, privacy = spec.training, spec.privacy
     sampling = Sampling(
         kind=training.sampling, population=spec.data.clients, cohort=training.clients_per_round
@@ -449,14 +457,12 @@ def plan_privacy(
         if schedule is not None:  # the server follows the whole table by the round index
             table = tuple(schedule.sigma(t) for t in range(training.rounds))
             mechanism = GaussianMechanism(privacy.clip, table[0], scheduled=table)
-            plan = PrivacyPlan(
+            return PrivacyPlan(
                 mechanism=mechanism,
                 schedule=schedule,
                 schedule_kind=privacy.schedule.kind,
                 **common,
             )
-            _check_first_round_fits(plan, source)
-            return plan
         z = privacy.noise_multiplier
         if z is None:
             z = calibrate_noise_multiplier(
@@ -473,7 +479,7 @@ def plan_privacy(
     if privacy.mechanism == "dpsgd":
         schedule = _schedule(spec)
         mechanism = _dpsgd(spec, sampling, client_sizes, source, schedule)
-        plan = PrivacyPlan(
+        return PrivacyPlan(
             mechanism=mechanism,
             example_level=True,
             schedule=schedule,
@@ -481,8 +487,6 @@ def plan_privacy(
             user_level=_user_level(spec, source, dimension),
             **common,
         )
-        _check_first_round_fits(plan, source)
-        return plan
     if privacy.is_distributed:
         if dimension is None:
             raise ValueError(f"mechanism {privacy.mechanism!r} needs the model dimension")

@@ -269,3 +269,13 @@ def test_zcdp_cannot_charge_clients_of_different_sizes():
     assert doc["accountant"] == "zcdp"
     larger = max(float(doc["zcdp"]["epsilon"]), float(doc["epsilon_rdp"]))
     assert doc["epsilon"] == pytest.approx(larger, rel=1e-12)
+
+
+@pytest.mark.parametrize("mechanism", ["gaussian", "smm"])
+def test_a_budget_below_the_first_round_is_a_spec_error_for_every_mechanism(mechanism):
+    noise = {"noise_multiplier": 1.0} if mechanism == "gaussian" else {"mu": 2e4, "gamma": 1000.0}
+    spec = _spec(mechanism=mechanism, max_epsilon=1e-6, **noise)
+    with pytest.raises(SpecError) as error:
+        plan_privacy(spec, dimension=DIMENSION, source="s.yaml")
+    path, message = _problem(error)
+    assert path == "privacy.max_epsilon" and "the first round alone costs" in message
