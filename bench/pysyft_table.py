@@ -3,9 +3,10 @@ Pima test accuracy at epsilon 0.5, 1, 2, 4 (delta 1e-5) and without privacy, and
 10 Boston epochs with and without DP.
 
 Each dataset runs its spec (specs/boston_dpsgd.yaml, specs/pima_dpsgd.yaml: 2 clients, DP-SGD on
-Poisson-sampled batches on each, FedAvg). The specs were tuned once, on seed 0 only, for every
-epsilon; here only privacy.target_epsilon and the seed change (the no-privacy row sets mechanism
-none, the training otherwise identical), and the table reports other seeds (1..5 by default).
+Poisson-sampled batches on each, FedAvg). Each spec was tuned once for every epsilon, never on the
+reported seeds: Pima on seed 0, Boston on held-out seeds 10-14 (objective: their mean test MSE at
+epsilon 0.5 and 1). Here only privacy.target_epsilon and the seed change (the no-privacy row sets
+mechanism none, the training otherwise identical), and the table reports seeds 1..5 by default.
 Every private run must report, from its own ledger, an epsilon no larger than its target.
 
 Boston MSE is the final `eval_mean_squared_error`: the loader keeps the target MEDV unscaled,
@@ -37,6 +38,15 @@ NO_PRIVACY = None  # the "epsilon" of the no-privacy row
 DELTA = 1e-5
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 QUIET = ["output.export=false", "output.plots=false", "output.tensorboard=false"]
+
+PROTOCOL = (
+    "Hyper-parameters were chosen once for all ε (the same spec, only privacy.target_epsilon "
+    "changes; the no-privacy row sets mechanism none, the training otherwise identical), never on "
+    "the reported seeds: specs/pima_dpsgd.yaml on seed 0; specs/boston_dpsgd.yaml on held-out "
+    "seeds 10-14 (each seed also draws the train/test split), minimising their mean test MSE at "
+    "ε 0.5 and 1 (no candidate tried beat the settings first chosen on seed 0, so they stand; "
+    "the candidates and their held-out MSE are in the spec's comment)"
+)
 
 # Ryffel et al. 2018, federated DP table (delta 1e-5) and Boston timing (10 epochs).
 PYSYFT_SECONDS = {"virtual workers": 10.1, "sockets": 14.6, "virtual + DP": 15.3, "PyTorch": 0.22}
@@ -297,6 +307,7 @@ def report(
     results: list[dict], measured: dict, seeds: list[int], epsilons: tuple[float | None, ...]
 ) -> str:
     seed_list = ", ".join(str(s) for s in seeds)
+    boston_batch = load_spec(TASKS[0].spec).training.batch_size
     return "\n".join(
         [
             "# PySyft's federated DP table, rerun with tff-pipelines",
@@ -305,10 +316,7 @@ def report(
             "Poisson-subsampled Gaussian by the RDP accountant that calibrates the noise), FedAvg "
             "on the server, δ = 1e-5; PySyft's numbers are Ryffel et al. 2018's table.",
             "",
-            "Hyper-parameters (specs/boston_dpsgd.yaml, specs/pima_dpsgd.yaml) were tuned on "
-            "seed 0 only, once for all ε (the same spec, only privacy.target_epsilon changes; "
-            "the no-privacy row sets mechanism none, the training otherwise identical); the "
-            f"table reports seeds {seed_list}.",
+            f"{PROTOCOL}. The table reports seeds {seed_list}.",
             "",
             "Boston MSE is in PySyft's units (targets in $1000s, unscaled). Data differ in "
             "detail: Boston is split 405 train / 101 test (PySyft 404 / 102); Pima is R's MASS "
@@ -325,8 +333,8 @@ def report(
             "Our whole-run time includes building and compiling the TFF computations and "
             "starting the run; the last round includes the final test evaluation. DP-SGD "
             "computes per-example gradients (one vectorised Jacobian per batch); the DP run "
-            "here uses the spec's Poisson batches of expected size 16, PySyft's demo batches "
-            "of 8.",
+            f"here uses the spec's Poisson batches of expected size {boston_batch}, PySyft's "
+            "demo batches of 8.",
         ]
     )
 
@@ -361,9 +369,7 @@ def main() -> None:
     (args.out / "pysyft_table.json").write_text(
         json.dumps(
             {
-                "protocol": "specs/boston_dpsgd.yaml and specs/pima_dpsgd.yaml tuned on seed 0 "
-                f"only; seeds {seeds}; only privacy.target_epsilon (delta {DELTA}) changes, "
-                "or mechanism none for the no-privacy row",
+                "protocol": f"{PROTOCOL}; reported seeds {seeds}; delta {DELTA}",
                 "pysyft": {
                     task.dataset: {str(k): v for k, v in task.pysyft.items()} for task in TASKS
                 },
