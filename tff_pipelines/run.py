@@ -383,6 +383,9 @@ class _Training:
 
         spec, plan = self.spec, self.plan
         rounds, every = spec.training.rounds, spec.evaluation.every
+        # Every round costs the same unless a schedule moves the noise: state it once.
+        unscheduled = plan.round_privacy() if plan.schedule is None else None
+        user_event = plan.user_level.round_privacy() if plan.user_level is not None else None
         datasets = ClientDatasets(self.data, self.shape, spec)
         round_log = RoundLog(self.run_dir, self.history, spec.output.tensorboard)
         bar = report.progress_bar(spec, total=rounds, initial=done, enabled=progress)
@@ -397,7 +400,11 @@ class _Training:
         try:
             for round_num in range(done + 1, rounds + 1):
                 validation = self._validation_accuracies()
-                event = plan.round_privacy(round_num, validation)
+                event = (
+                    unscheduled
+                    if unscheduled is not None
+                    else plan.round_privacy(round_num, validation)
+                )
                 if self._over_budget(event):
                     self.log(
                         f"stopping before round {round_num}: it would take epsilon from "
@@ -421,7 +428,7 @@ class _Training:
                 if plan.private:
                     self.ledger.record(event)
                 if self.user_ledger is not None:
-                    self.user_ledger.record(plan.user_level.round_privacy())
+                    self.user_ledger.record(user_event)
                 evaluated = None
                 if (every and round_num % every == 0) or round_num == rounds:
                     evaluated = self.evaluator(self.process.get_model_weights(self.state))
