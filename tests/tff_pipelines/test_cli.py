@@ -79,6 +79,18 @@ def test_account_text_and_json(capsys):
     assert doc["epsilon"] <= 8.0
 
 
+def test_account_prints_a_schedule_round_by_round_with_both_zcdp_figures(capsys):
+    assert main(["account", str(REPO / "specs" / "mnist_schedules.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "(ZCDP accountant)" in text and "exact RDP epsilon = " in text
+    assert "max_epsilon 6.77941 affords 50 of 200 rounds" in text
+    assert "schedule      time_based: initial_sigma 10, decay_rate 0.0281" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith("    ")]
+    assert rows[0] == ["round", "noise", "multiplier", "epsilon"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 51))
+    assert rows[1][1:] == ["10.0000", "0.4849"] and rows[-1][1] == "4.2072"
+
+
 def test_account_without_privacy_says_so(capsys):
     assert main(["account", str(REPO / "specs" / "pima.yaml")]) == 0
     assert "not differentially private" in capsys.readouterr().out
