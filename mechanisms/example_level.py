@@ -30,7 +30,7 @@ import numpy as np
 
 from mechanisms.accounting import RDP_ORDERS, RdpCurve, RoundPrivacy, Sampling
 from mechanisms.accounting.rdp import rdp_vector
-from mechanisms.accounting.zcdp import epsilon_from_rho, gaussian_rho
+from mechanisms.accounting.zcdp import epsilon_from_rho, event_rho
 
 Batching = Literal["shuffle", "poisson"]
 UNIT = "example"
@@ -106,7 +106,7 @@ class ExampleLevelDpSgd:
         approximation of the sampled composition, so none is given; nor for Poisson batches."""
         if sampling.kind != "fixed" or self.batching != "shuffle":
             return None
-        rho = rounds * self.local_epochs * gaussian_rho(self.noise_multiplier)
+        rho = rounds * event_rho(self.round_privacy(sampling)).rho  # the zcdp accountant's rules
         return {
             "rho": rho,
             "epsilon": epsilon_from_rho(rho, delta),
