@@ -61,12 +61,12 @@ class View:
         return self["privacy.mechanism"] != "none"
 
 
-def _aggregation(view: View) -> str:
+def _aggregation(view: View) -> Any:
     """The mechanism that releases the clients' aggregate: privacy.mechanism, or with dpsgd the
-    user-level mechanism on top (privacy.user_level.mechanism)."""
+    user-level mechanism on top (privacy.user_level.mechanism; NO_VALUE if that is invalid)."""
     mechanism = view["privacy.mechanism"]
     if mechanism == "dpsgd":
-        return view["privacy.user_level.mechanism"]
+        return view.get("privacy.user_level.mechanism")
     return mechanism
 
 
@@ -119,7 +119,7 @@ def _fields_match_mechanism(view: View) -> Iterator[Finding]:
     mechanism = view["privacy.mechanism"]
     if mechanism == "none":
         return  # _no_noise_settings_without_mechanism speaks for noise_multiplier
-    aggregation = view.get("privacy.user_level.mechanism") if mechanism == "dpsgd" else mechanism
+    aggregation = _aggregation(view)
     for name, readers in _FIELD_MECHANISMS.items():
         read = mechanism in readers or (name != "noise_multiplier" and aggregation in readers)
         if not read and view.get(f"privacy.{name}") not in (None, NO_VALUE):
