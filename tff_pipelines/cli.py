@@ -258,10 +258,11 @@ def _export(args) -> int:
         raise RunError(f"{run_dir}: not a run directory (needs {RESOLVED_SPEC} and a checkpoint)")
     spec = load_spec(run_dir / RESOLVED_SPEC)
     saved = checkpoint.load(run_dir)
-    shape, mean, scale = read_model_card(run_dir)
-    model = assign_weights(build_model(spec.model, shape), saved.trainable, saved.non_trainable)
+    card = read_model_card(run_dir)
+    model = build_model(spec.model, card.shape)
+    assign_weights(model, saved.trainable, saved.non_trainable)
     path = Path(args.out) if args.out else run_dir / SAVED_MODEL
-    export_saved_model(model, shape, path, mean=mean, scale=scale)
+    export_saved_model(model, card.shape, path, inputs=card.inputs, target=card.target)
     print(f"SavedModel of round {saved.round} written to {path}")
     return 0
 

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from tff_pipelines.data import Standardizer
 from tff_pipelines.models import ModelShape
 
 
 class Evaluator:
-    """Loss and metrics of given model weights on the test set, in one traced TF call."""
+    """Loss and metrics of given model weights on the test set, in one traced TF call.
 
-    def __init__(self, keras_model, shape: ModelShape, test: tuple[np.ndarray, np.ndarray]):
+    With `target` (a model trained on standardised regression targets) the model's output is
+    mapped back to the target's units first, so the test loss and metrics are in those units.
+    """
+
+    def __init__(
+        self,
+        keras_model,
+        shape: ModelShape,
+        test: tuple[np.ndarray, np.ndarray],
+        target: Standardizer | None = None,
+    ):
         import tensorflow as tf
 
         from tff_pipelines.models import loss_and_metrics
@@ -22,9 +33,11 @@ class Evaluator:
         x = tf.constant(x, tf.float32)
         y = tf.constant(y.reshape(-1, 1) if shape.task == "regression" else y)
 
+        shift, scale = (0.0, 1.0) if target is None else (target.mean, target.scale)
+
         @tf.function
         def evaluate():
-            out = self.model(x, training=False)
+            out = self.model(x, training=False) * scale + shift
             values = {"loss": loss(y, out)}
             for metric in self._metrics:
                 metric.reset_state()

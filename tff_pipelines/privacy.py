@@ -44,7 +44,8 @@ class PrivacyPlan:
     target_epsilon: float | None
     max_epsilon: float | None
     secure_aggregation: str
-    pooled_standardization: bool = False
+    # what is standardised with statistics pooled over every client: "features", "targets"
+    pooled_standardization: tuple[str, ...] = ()
     wrap_target: float | None = None  # privacy.modclip_prob for the distributed mechanisms
     secagg: SecAggSettings | None = None  # secure_aggregation.protocol: secagg
     example_level: bool = False  # dpsgd: the unit is one example, not one client
@@ -304,16 +305,19 @@ class PrivacyPlan:
             ),
             "round diagnostics (clients per round, clipped fraction, update norms, training loss) "
             "are simulation diagnostics and are not covered by epsilon",
-            *(
-                [
-                    "features are standardised with mean/std pooled over all clients' training "
-                    "data: a simulation convenience not covered by epsilon "
-                    "(set data.standardize: false to avoid it)"
-                ]
-                if self.pooled_standardization
-                else []
-            ),
+            *self._standardization_assumptions(),
             *self._mechanism_assumptions(),
+        ]
+
+    def _standardization_assumptions(self) -> list[str]:
+        pooled = self.pooled_standardization
+        if not pooled:
+            return []
+        fields = {"features": "data.standardize", "targets": "data.standardize_target"}
+        return [
+            f"{' and '.join(pooled)} are standardised with mean/std pooled over all clients' "
+            "training data: a simulation convenience not covered by epsilon (set "
+            f"{' and '.join(f'{fields[p]}: false' for p in pooled)} to avoid it)"
         ]
 
     def _mechanism_assumptions(self) -> list[str]:
@@ -446,7 +450,14 @@ def _plan(
         target_epsilon=privacy.target_epsilon,
         max_epsilon=privacy.max_epsilon,
         secure_aggregation=spec.secure_aggregation.resolved(privacy.mechanism),
-        pooled_standardization=spec.data.standardize,
+        pooled_standardization=tuple(
+            name
+            for name, on in (
+                ("features", spec.data.standardize),
+                ("targets", spec.data.standardize_target),
+            )
+            if on
+        ),
     )
     if privacy.mechanism == "none":
         return PrivacyPlan(mechanism=None, **common)

@@ -24,7 +24,13 @@ import numpy as np
 from mechanisms.example_level import poisson_steps
 from mechanisms.schedules import ValidationSchedule
 from tff_pipelines import checkpoint, runtime
-from tff_pipelines.data import ClientSampler, FederatedData, build_federated_data, load_source
+from tff_pipelines.data import (
+    ClientSampler,
+    FederatedData,
+    Standardizer,
+    build_federated_data,
+    load_source,
+)
 from tff_pipelines.errors import RunError
 from tff_pipelines.evaluate import Evaluator
 from tff_pipelines.export import write_model_card
@@ -77,6 +83,7 @@ def prepare_data(spec: Spec) -> FederatedData:
         shards_per_client=d.shards_per_client,
         test_fraction=d.test_fraction,
         standardize=d.standardize,
+        standardize_target=d.standardize_target,
         seed=spec.seed,
     )
 
@@ -178,9 +185,19 @@ def _flatten_metrics(prefix: str, tree: Any, out: dict[str, Any]) -> None:
         out[prefix] = None if isinstance(item, float) and not math.isfinite(item) else item
 
 
-def round_record(round_num: int, cohort: int, tff_metrics, eval_metrics, epsilon, seconds):
+def round_record(
+    round_num: int,
+    cohort: int,
+    tff_metrics,
+    eval_metrics,
+    epsilon,
+    seconds,
+    target: Standardizer | None = None,
+):
     record: dict[str, Any] = {"round": round_num, "clients": cohort}
-    _flatten_metrics("train", dict(tff_metrics["client_work"]["train"]), record)
+    train: dict[str, Any] = {}
+    _flatten_metrics("train", dict(tff_metrics["client_work"]["train"]), train)
+    record.update(train if target is None else _in_target_units(train, float(target.scale)))
     aggregator = dict(tff_metrics.get("aggregator", {}))
     aggregator.pop("clients", None)  # same as "clients" above
     _flatten_metrics("agg", aggregator, record)
@@ -189,6 +206,21 @@ def round_record(round_num: int, cohort: int, tff_metrics, eval_metrics, epsilon
     record["epsilon"] = epsilon
     record["round_seconds"] = round(seconds, 4)
     return record
+
+
+# How a regression metric scales when the target is multiplied by s (losses are the MSE).
+_TARGET_UNIT_POWER = {"loss": 2, "mean_squared_error": 2, "mean_absolute_error": 1}
+
+
+def _in_target_units(train: dict[str, Any], scale: float) -> dict[str, Any]:
+    """Training metrics on standardised targets, stated in the target's units like the test
+    metrics (an MSE on z-scores times scale² is exactly the MSE in the original units)."""
+    out = dict(train)
+    for name, value in train.items():
+        power = _TARGET_UNIT_POWER.get(name.removeprefix("train_"))
+        if power is not None and value is not None:
+            out[name] = value * scale**power
+    return out
 
 
 def _json_number(x: float | None) -> float | None:
@@ -304,7 +336,7 @@ def run(
     plan = plan_for_data(spec, data, source)
     if plan.example_level:
         _check_batches_fit_clients(spec, data, source)
-    write_model_card(run_dir, shape, data.standardizer)
+    write_model_card(run_dir, shape, data.standardizer, data.target_standardizer)
 
     with runtime.session():
         training = _Training(spec, plan, data, shape, run_dir, log)
@@ -352,7 +384,9 @@ class _Training:
         tf.keras.utils.set_random_seed(spec.seed)
         initial = tff.learning.models.ModelWeights.from_model(compiled.keras_model())
         self.state = self.process.set_model_weights(self.process.initialize(), initial)
-        self.evaluator = Evaluator(compiled.keras_model(), shape, data.test)
+        self.evaluator = Evaluator(
+            compiled.keras_model(), shape, data.test, target=data.target_standardizer
+        )
         self.sampler = ClientSampler(
             population=len(data.clients),
             clients_per_round=spec.training.clients_per_round,
@@ -439,6 +473,7 @@ class _Training:
                     evaluated,
                     _json_number(self.ledger.epsilon) if plan.private else None,
                     time.perf_counter() - round_started,
+                    target=self.data.target_standardizer,
                 )
                 if sigma is not None:
                     record["noise_multiplier"] = sigma
@@ -541,13 +576,12 @@ class _Training:
         saved_model = None
         if self.spec.output.export:
             weights.assign_weights_to(self.evaluator.model)
-            standardizer = self.data.standardizer
             saved_model = export_saved_model(
                 self.evaluator.model,
                 self.shape,
                 self.run_dir / SAVED_MODEL,
-                mean=standardizer.mean if standardizer else None,
-                scale=standardizer.scale if standardizer else None,
+                inputs=self.data.standardizer,
+                target=self.data.target_standardizer,
             )
         result = RunResult(
             run_dir=self.run_dir,

@@ -168,7 +168,9 @@ def test_resume_after_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
     assert straight_metrics == killed_metrics
 
 
-def test_exported_model_predicts_like_the_trained_model(tmp_path):
+def test_exported_model_predicts_like_the_trained_model_in_the_targets_units(tmp_path):
+    """Boston trained on standardised features and targets: the SavedModel takes raw features and
+    answers in $1000s, and the reported test MSE is the SavedModel's on the raw test targets."""
     import tensorflow as tf
 
     from tff_pipelines.export import assign_weights, read_model_card
@@ -177,17 +179,22 @@ def test_exported_model_predicts_like_the_trained_model(tmp_path):
     from tff_pipelines.spec import load_spec
 
     out = tmp_path / "run"
-    assert (
-        tffp("run", REPO / "specs" / "boston.toml", "--out", out, *sets("training.rounds=3")) == 0
-    )
+    overrides = sets("training.rounds=3", "data.standardize_target=true", "evaluation.every=3")
+    assert tffp("run", REPO / "specs" / "boston.toml", "--out", out, *overrides) == 0
     spec = load_spec(out / "spec.resolved.yaml")
-    shape, mean, scale = read_model_card(out)
+    card = read_model_card(out)
+    assert card.inputs is not None and card.target is not None
     saved = checkpoint.load(out)
-    model = assign_weights(build_model(spec.model, shape), saved.trainable, saved.non_trainable)
+    model = build_model(spec.model, card.shape)
+    assign_weights(model, saved.trainable, saved.non_trainable)
 
     data = prepare_data(spec)
-    raw_test = (data.test[0] * scale) + mean  # what a user would feed: unstandardised features
-    expected = model(data.test[0]).numpy()
+    x_test, y_test = data.test
+    raw_test = card.inputs.invert(x_test)  # what a user would feed: unstandardised features
+    expected = card.target.invert(model(x_test).numpy())
+    train_targets = np.concatenate([y for _, y in data.clients])
+    assert abs(train_targets.mean()) < 1e-5 and abs(train_targets.std() - 1) < 1e-5
+    assert 15 < y_test.mean() < 30  # the test targets stay in $1000s
 
     loaded = tf.saved_model.load(str(out / "saved_model"))
     np.testing.assert_allclose(
@@ -195,6 +202,8 @@ def test_exported_model_predicts_like_the_trained_model(tmp_path):
     )
     served = loaded.signatures["serving_default"](x=tf.constant(raw_test))["prediction"]
     np.testing.assert_allclose(served.numpy(), expected[:, 0], rtol=1e-4, atol=1e-4)
+    reported = read_metrics(out)[-1]["eval_mean_squared_error"]
+    np.testing.assert_allclose(reported, np.mean((served.numpy() - y_test) ** 2), rtol=1e-4)
 
     assert tffp("export", out, "--out", tmp_path / "again") == 0
     again = tf.saved_model.load(str(tmp_path / "again"))
@@ -582,3 +591,18 @@ def test_secagg_under_dpsgd_trains_like_the_simulated_sum(tmp_path):
     assert privacy_a["epsilon"] == privacy_b["epsilon"]
     assert privacy_a["user_level"]["epsilon"] == privacy_b["user_level"]["epsilon"]
     assert privacy_b["schedule"]["noise_multiplier_per_round"][2] == pytest.approx(5 * np.exp(-0.2))
+
+
+def test_training_metrics_on_standardised_targets_are_stated_in_the_targets_units():
+    from tff_pipelines.data import Standardizer
+    from tff_pipelines.run import round_record
+
+    train = {"loss": 0.5, "mean_squared_error": 0.5, "mean_absolute_error": 0.4, "num_examples": 9}
+    metrics = {"client_work": {"train": train}}
+    target = Standardizer(mean=np.float32(22.0), scale=np.float32(3.0))
+    record = round_record(1, 2, metrics, None, None, 0.1, target=target)
+    assert record["train_loss"] == pytest.approx(4.5)
+    assert record["train_mean_squared_error"] == pytest.approx(4.5)
+    assert record["train_mean_absolute_error"] == pytest.approx(1.2)
+    assert record["train_num_examples"] == 9
+    assert round_record(1, 2, metrics, None, None, 0.1)["train_loss"] == 0.5

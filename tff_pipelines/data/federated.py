@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tff_pipelines.data.dataset import CLASSIFICATION, Dataset
+from tff_pipelines.data.errors import DataError
 from tff_pipelines.data.partition import group_by_client
 from tff_pipelines.data.partition import partition as assign_owners
 from tff_pipelines.data.seeding import rng_for
@@ -22,7 +23,10 @@ class FederatedData:
     """Per-client training arrays plus a centralised test set, ready for the run loop.
 
     `standardizer` is None when features were left raw; otherwise the exported model must
-    apply it to serving inputs. `partition` names the scheme that produced `clients`.
+    apply it to serving inputs. `target_standardizer` is set when regression targets were
+    standardised for training: the clients' targets are standardised, the test targets are not,
+    and evaluation and export map the model's output back to the original units with it.
+    `partition` names the scheme that produced `clients`.
     """
 
     clients: list[tuple[np.ndarray, np.ndarray]]
@@ -34,6 +38,7 @@ class FederatedData:
     name: str
     partition: str = "iid"
     standardizer: Standardizer | None = None
+    target_standardizer: Standardizer | None = None
 
     @property
     def num_clients(self) -> int:
@@ -84,6 +89,7 @@ def build_federated_data(
     shards_per_client: int = 2,
     test_fraction: float = 0.2,
     standardize: bool = True,
+    standardize_target: bool = False,
     seed: int = 0,
 ) -> FederatedData:
     """Split off a test set, standardise with train statistics, partition train over clients.
@@ -91,11 +97,17 @@ def build_federated_data(
     The test split is stratified for classification. For the natural partition, a client id
     whose examples all fell into the test split gets one of them back, so every id stays a
     client. Partitions that would leave a client empty move one example to it from the largest
-    client (see `fill_empty_clients`). Standardisation statistics are computed centrally over
-    all training examples: a simulation convenience that is NOT covered by the DP guarantee.
+    client (see `fill_empty_clients`). Standardisation statistics (of the features, and of a
+    regression target with `standardize_target`) are computed centrally over all training
+    examples: a simulation convenience that is NOT covered by the DP guarantee.
     """
     scheme = partition
     is_classification = dataset.task == CLASSIFICATION
+    if standardize_target and is_classification:
+        raise DataError(
+            f"data.standardize_target: {dataset.name} is a classification dataset; only "
+            "regression targets can be standardised"
+        )
     train, test = train_test_split(
         dataset.y, test_fraction, rng_for(seed, "split"), stratify=is_classification
     )
@@ -118,6 +130,9 @@ def build_federated_data(
     if standardizer is not None:
         x_train, x_test = standardizer(x_train), standardizer(x_test)
     y_train = dataset.y[train]
+    target_standardizer = Standardizer.fit(y_train) if standardize_target else None
+    if target_standardizer is not None:
+        y_train = target_standardizer(y_train)
     client_indices = group_by_client(owner, clients)
     order = np.concatenate(client_indices)
     boundaries = np.cumsum([len(i) for i in client_indices])[:-1]
@@ -137,4 +152,5 @@ def build_federated_data(
         name=dataset.name,
         partition=scheme,
         standardizer=standardizer,
+        target_standardizer=target_standardizer,
     )

@@ -1,4 +1,4 @@
-"""Feature standardisation with statistics from the training examples only."""
+"""Standardisation of features (and of regression targets) with training statistics only."""
 
 from __future__ import annotations
 
@@ -27,3 +27,7 @@ class Standardizer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.scale).astype(np.float32)
+
+    def invert(self, z: np.ndarray) -> np.ndarray:
+        """Back to the original units: how a model trained on standardised targets is read."""
+        return (z * self.scale + self.mean).astype(np.float32)

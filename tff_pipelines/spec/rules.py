@@ -462,6 +462,18 @@ def _known_task(view: View) -> str | None:
     return BUILTIN_TASKS[source]
 
 
+def _task(view: View) -> str | None:
+    """data.task, or the source's own task when it is 'auto' (None if only the data can tell)."""
+    task = view["data.task"]
+    return _known_task(view) if task == "auto" else task
+
+
+def _target_standardisation_needs_regression(view: View) -> Iterator[Finding]:
+    """data.standardize_target z-scores a regression target; class labels cannot be."""
+    if view["data.standardize_target"] is True and _task(view) == "classification":
+        yield "data.standardize_target", "needs a regression task (class labels stay as they are)"
+
+
 def _task_fits_source(view: View) -> Iterator[Finding]:
     """data.task must match the task of a built-in or synthetic source (or be 'auto')."""
     task, known = view["data.task"], _known_task(view)
@@ -471,12 +483,7 @@ def _task_fits_source(view: View) -> Iterator[Finding]:
 
 def _dirichlet_needs_classes(view: View) -> Iterator[Finding]:
     """data.partition 'dirichlet' skews labels, so it needs a classification task."""
-    if view["data.partition"] != "dirichlet":
-        return
-    task = view["data.task"]
-    if task == "auto":
-        task = _known_task(view)
-    if task == "regression":
+    if view["data.partition"] == "dirichlet" and _task(view) == "regression":
         yield "data.partition", "'dirichlet' needs a classification task (labels to skew)"
 
 
@@ -513,6 +520,7 @@ RULES: tuple[Rule, ...] = (
     _columns_only_for_user_files,
     _shape_only_for_synthetic,
     _task_fits_source,
+    _target_standardisation_needs_regression,
     _dirichlet_needs_classes,
     _cnn_needs_images,
     _factory_matches_type,

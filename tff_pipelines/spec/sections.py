@@ -194,6 +194,13 @@ class DataSpec:
     standardize: bool = field(
         default=True, metadata=describe(doc="Z-score features using training-set statistics.")
     )
+    standardize_target: bool = field(
+        default=False,
+        metadata=describe(
+            doc="Regression only: train on z-scored targets (training-set statistics); "
+            "evaluation, metrics and the SavedModel stay in the target's own units."
+        ),
+    )
     examples: int | None = field(
         default=None,
         metadata=describe(

@@ -79,6 +79,22 @@ def test_regression_split_is_uniform_and_dirichlet_rejected():
         build_federated_data(ds, clients=4, partition="dirichlet")
 
 
+def test_regression_targets_standardised_for_training_only():
+    ds = load_source("boston")
+    raw = build_federated_data(ds, clients=3, seed=4)
+    std = build_federated_data(ds, clients=3, standardize_target=True, seed=4)
+    raw_targets, std_targets = all_train(raw)[1], all_train(std)[1]
+    target = std.target_standardizer
+    assert raw.target_standardizer is None
+    np.testing.assert_allclose(target.mean, raw_targets.mean(), rtol=1e-6)
+    np.testing.assert_allclose(target.scale, raw_targets.std(), rtol=1e-6)
+    np.testing.assert_allclose(std_targets, (raw_targets - target.mean) / target.scale, atol=1e-5)
+    np.testing.assert_allclose(target.invert(std_targets), raw_targets, rtol=1e-5)
+    np.testing.assert_array_equal(std.test[1], raw.test[1])  # evaluation stays in $1000s
+    with pytest.raises(DataError, match="only regression targets"):
+        build_federated_data(tagged_dataset(), clients=3, standardize_target=True)
+
+
 def test_natural_partition_groups_by_id():
     ids = np.repeat(np.array(["u0", "u1", "u2", "u3"]), [1, 5, 10, 20])
     ds = Dataset(

@@ -143,6 +143,26 @@ def test_dirichlet_needs_classification(data):
 
 
 @pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"source": "digits"}, True),
+        ({"source": "synthetic"}, True),
+        ({"source": "csv", "path": "d.csv", "task": "classification"}, True),
+        ({"source": "boston"}, False),
+        ({"source": "synthetic", "classes": 0}, False),
+        ({"source": "csv", "path": "d.csv"}, False),  # task auto: only the data can tell
+    ],
+)
+def test_target_standardisation_needs_regression(data, problem):
+    expected = (
+        {"data.standardize_target": "needs a regression task (class labels stay as they are)"}
+        if problem
+        else {}
+    )
+    assert problems_of({"data": {**data, "standardize_target": True}}) == expected
+
+
+@pytest.mark.parametrize(
     ("data", "known"),
     [
         ({"source": "boston", "task": "classification"}, "regression"),
