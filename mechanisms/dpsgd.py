@@ -25,7 +25,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from mechanisms.example_level import ModelMix
 from mechanisms.float32 import float32_at_least
+from mechanisms.modelmix import modelmix_starts
 
 _SEED_MASK = (1 << 63) - 1
 # Domain separation from the aggregation mechanisms, which fold small integers into the same
@@ -83,10 +85,13 @@ def clip_sum_and_noise(
     noise_stddev: tf.Tensor | float,
     denominator: tf.Tensor | float,
     seed: tf.Tensor,
+    coordinate_clip: float | None = None,
 ) -> tuple[list[tf.Tensor], tf.Tensor]:
     """(Σ_i clip_C(g_i) + N(0, noise_stddev²)) / denominator, and how many g_i were clipped.
 
     Each g_i spans all tensors of `per_example` (leading axis = example) and is clipped jointly.
+    With `coordinate_clip` (ModelMix's refined clipping, C/√p) every coordinate of the clipped
+    g_i is then clamped to ±coordinate_clip: no example moves one coordinate by more than that.
     An example whose gradient is not finite contributes nothing (it is counted as clipped):
     leaving it in would let one example poison the sum, i.e. unbounded sensitivity.
     Shapes come from the static shapes where known: on an empty batch (Poisson batching) TF's
@@ -108,7 +113,13 @@ def clip_sum_and_noise(
     clipped = tf.reduce_sum(tf.cast(tf.logical_or(norms > l2_clip, ~finite), tf.int64))
     result = []
     for index, (shape, f) in enumerate(zip(shapes, flat, strict=True)):
-        summed = tf.reshape(tf.linalg.matvec(f, scale, transpose_a=True), shape)
+        if coordinate_clip is None:
+            summed = tf.linalg.matvec(f, scale, transpose_a=True)
+        else:
+            bound = tf.cast(coordinate_clip, f.dtype)
+            clamped = tf.clip_by_value(f * scale[:, tf.newaxis], -bound, bound)
+            summed = tf.reduce_sum(clamped, axis=0)
+        summed = tf.reshape(summed, shape)
         noise = tf.random.stateless_normal(
             tf.shape(summed),
             seed=tf.random.experimental.stateless_fold_in(seed, index),
@@ -135,6 +146,7 @@ def dp_sgd_step(
     noise_stddev: tf.Tensor | float,
     batch_size: int,
     seed: tf.Tensor,
+    coordinate_clip: float | None = None,
 ) -> NoisyGradient:
     """The private gradient of one batch at the model's current weights (it updates the model's
     metrics, not its weights); `noise_stddev` is σ·C. `batch_size` is the nominal (shuffled) or
@@ -143,7 +155,12 @@ def dp_sgd_step(
     gradients, _ = per_example_gradients(model, batch, per_example_loss)
     num_examples = tf.shape(gradients[0], out_type=tf.int64)[0]
     noisy, clipped = clip_sum_and_noise(
-        gradients, l2_clip=l2_clip, noise_stddev=noise_stddev, denominator=batch_size, seed=seed
+        gradients,
+        l2_clip=l2_clip,
+        noise_stddev=noise_stddev,
+        denominator=batch_size,
+        seed=seed,
+        coordinate_clip=coordinate_clip,
     )
     return NoisyGradient(noisy, clipped, num_examples)
 
@@ -185,16 +202,23 @@ def local_dp_sgd(
     noise_multiplier: tf.Tensor | float,
     learning_rate: tf.Tensor | float,
     seed: tf.Tensor,
+    modelmix: ModelMix | None = None,
 ) -> LocalTraining:
     """DP-SGD over every batch of `data`, starting from `initial_weights`; step t draws its noise
-    from `seed` folded with t. Call inside a `tf.function` (variable updates must be ordered)."""
+    from `seed` folded with t. Call inside a `tf.function` (variable updates must be ordered).
+
+    With `modelmix` every step starts from ModelMix's random mix of the last two states (the
+    first from the initial weights and themselves, pushed τ apart) and clips coordinates too."""
     weights = tff.learning.models.ModelWeights.from_model(model)
     tf.nest.map_structure(lambda v, w: v.assign(w), weights, initial_weights)
     noise_stddev = tf.cast(noise_multiplier, tf.float32) * l2_clip
     learning_rate = tf.cast(learning_rate, tf.float32)
+    variables = model.trainable_variables
+    coordinate_clip = None if modelmix is None else modelmix.coordinate_clip(l2_clip)
 
     def train_on_batch(totals, batch):
-        num_examples, clipped, step = totals
+        num_examples, clipped, step, previous = totals
+        step_seed = tf.random.experimental.stateless_fold_in(seed, step)
         noisy = dp_sgd_step(
             model,
             batch,
@@ -202,14 +226,27 @@ def local_dp_sgd(
             l2_clip=l2_clip,
             noise_stddev=noise_stddev,
             batch_size=batch_size,
-            seed=tf.random.experimental.stateless_fold_in(seed, step),
+            seed=step_seed,
+            coordinate_clip=coordinate_clip,
         )
-        for variable, gradient in zip(model.trainable_variables, noisy.gradient, strict=True):
-            variable.assign_sub(learning_rate * gradient)
-        return num_examples + noisy.num_examples, clipped + noisy.clipped, step + 1
+        if modelmix is None:
+            starts = [tf.identity(v) for v in variables]
+        else:
+            starts, kept = modelmix_starts(
+                [tf.identity(v) for v in variables],
+                previous,
+                tau=modelmix.tau_over_lr * learning_rate,
+                seed=step_seed,
+            )
+            previous = tuple(kept)
+        for variable, start, gradient in zip(variables, starts, noisy.gradient, strict=True):
+            variable.assign(start - learning_rate * gradient)
+        totals = num_examples + noisy.num_examples, clipped + noisy.clipped, step + 1
+        return (*totals, previous)
 
     zero = tf.constant(0, tf.int64)
-    num_examples, clipped, _ = data.reduce((zero, zero, zero), train_on_batch)
+    initial = (zero, zero, zero, tuple(tf.convert_to_tensor(w) for w in initial_weights.trainable))
+    num_examples, clipped, _, _ = data.reduce(initial, train_on_batch)
     update = [
         initial - final
         for initial, final in zip(initial_weights.trainable, weights.trainable, strict=True)
@@ -229,6 +266,7 @@ def build_dpsgd_client_work(
     noise_multiplier: float,
     batch_size: int,
     seed: int,
+    modelmix: ModelMix | None = None,
 ) -> tff.learning.templates.ClientWorkProcess:
     """Client work where every client runs DP-SGD on its own data and returns its model delta.
 
@@ -242,6 +280,7 @@ def build_dpsgd_client_work(
     are the hparams (`set_hparams` applies a noise schedule), `round` advances every `next` and
     seeds that round's noise with `seed`. `per_example_loss` is the model's loss, unreduced (see
     `per_example_gradients`); `batch_size` is the nominal batch size of the clients' datasets.
+    With `modelmix` the clients run ModelMix's DP-SGD (`mechanisms.modelmix`).
     """
     if not l2_clip > 0:
         raise ValueError(f"l2_clip must be > 0, got {l2_clip}")
@@ -307,6 +346,7 @@ def build_dpsgd_client_work(
                 noise_multiplier=state["noise_multiplier"],
                 learning_rate=state["learning_rate"],
                 seed=client_noise_seed(seed, state["round"], data),
+                modelmix=modelmix,
             )
             result = tff.learning.templates.ClientResult(
                 update=trained.update, update_weight=tf.constant(1.0, tf.float32)

@@ -130,6 +130,18 @@ def test_clip_sum_and_noise_keeps_small_scales_large_and_drops_non_finite():
     assert int(clipped) == 2
 
 
+def test_coordinate_clip_clamps_every_clipped_example_coordinate_wise():
+    # Joint norms 5 (clipped to 1: [0.6, 0], [0.8]) and 0.5 (kept), then |coordinate| <= 0.7.
+    a = tf.constant([[3.0, 0.0], [0.3, 0.0]])
+    b = tf.constant([[4.0], [-0.4]])
+    summed, clipped = clip_sum_and_noise(
+        [a, b], l2_clip=1.0, noise_stddev=0.0, denominator=1.0, seed=SEED, coordinate_clip=0.7
+    )
+    np.testing.assert_allclose(summed[0].numpy(), [0.6 + 0.3, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(summed[1].numpy(), [0.7 - 0.4], rtol=1e-6)
+    assert int(clipped) == 1  # counts the L2 clip, as without the clamp
+
+
 def test_clip_sum_and_noise_draws_sigma_c_over_denominator_per_coordinate():
     zeros = tf.zeros([4, 200, 100])
     noisy, _ = clip_sum_and_noise(
@@ -206,6 +218,43 @@ def test_update_noise_std_is_lr_sigma_c_over_b_times_sqrt_steps():
     assert abs(update.std() / expected - 1) < 0.04
     assert abs(update.mean()) < 0.04 * expected
     assert int(trained.clipped) == batch * steps
+
+
+def test_a_modelmix_step_starts_uniformly_within_tau_of_the_initial_weights():
+    """One batch, no noise: the first step mixes the initial weights with themselves pushed
+    τ apart, so update − lr·gradient is uniform on [−τ/2, τ/2] per coordinate."""
+    from mechanisms.example_level import ModelMix
+
+    model_fn, lr, tau_over_lr = _model_fn(features=100, classes=10, hidden=100), 0.1, 5.0
+    data = _batches(8, 100, 8, seed=9, classes=10)
+    initial = _weights(model_fn, 10)
+
+    def train(modelmix):
+        model = model_fn()
+        return tf.function(
+            lambda: local_dp_sgd(
+                model,
+                initial,
+                data,
+                per_example_loss=LOSS.call,
+                l2_clip=1.0,
+                batch_size=8,
+                noise_multiplier=0.0,
+                learning_rate=lr,
+                seed=SEED,
+                modelmix=modelmix,
+            )
+        )()
+
+    plain = _flat(train(None).update)  # lr · gradient
+    mixed = _flat(train(ModelMix(tau_over_lr)).update)
+    offset = plain - mixed  # the start's displacement from the initial weights
+    tau = tau_over_lr * lr
+    assert np.abs(offset).max() <= tau / 2 * (1 + 1e-4)
+    assert abs(offset.std() / (tau / np.sqrt(12)) - 1) < 0.03
+    assert abs(offset.mean()) < 0.01 * tau
+    again = _flat(train(ModelMix(tau_over_lr)).update)
+    np.testing.assert_array_equal(again, mixed)
 
 
 def test_an_empty_poisson_batch_releases_noise_alone():

@@ -79,3 +79,88 @@ def test_poisson_batching_needs_the_client_sizes():
         _mechanism(batching="poisson")
     with pytest.raises(ValueError, match="at least one example"):
         _mechanism(batching="poisson", client_sizes=(0, 4))
+
+
+def _integer_rdp(entry, orders):
+    from mechanisms.accounting.rdp import rdp_vector
+
+    return rdp_vector(entry, dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE, orders)
+
+
+def test_modelmix_round_is_its_theorem_per_step_composed():
+    from mechanisms.accounting.modelmix import modelmix_rdp
+    from mechanisms.example_level import ModelMix
+
+    mix = ModelMix(1.0, coordinate_clip_p=25)
+    mechanism = _mechanism(batching="poisson", client_sizes=(100, 40), modelmix=mix)
+    orders = [2, 3, 8, 32]
+    per_step = {
+        n: modelmix_rdp(
+            orders,
+            sampling_rate=8 / n,
+            noise_multiplier=2.0,
+            clip=1.0,
+            tau_over_lr=1.0,
+            coordinate_clip_p=25,
+            expected_batch_size=8,
+        )
+        for n in (100, 40)
+    }
+    for n in per_step:  # the sampled Gaussian bounds a ModelMix step too; the lower counts
+        gaussian = dp_accounting.GaussianDpEvent(2.0)
+        sampled = dp_accounting.PoissonSampledDpEvent(8 / n, gaussian)
+        per_step[n] = np.minimum(per_step[n], _integer_rdp(sampled, orders))
+    round_rdp = _integer_rdp(mechanism.round_privacy(Sampling("fixed", 10, 5)), orders)
+    worst = np.maximum(13 * 3 * per_step[100], 5 * 3 * per_step[40])
+    np.testing.assert_allclose(round_rdp, worst, rtol=1e-12)
+    plain = _integer_rdp(
+        _mechanism(batching="poisson", client_sizes=(100, 40)).client_round(40), orders
+    )
+    mixed = _integer_rdp(mechanism.client_round(40), orders)
+    assert np.all(mixed <= plain) and mixed[0] < 0.5 * plain[0]  # the mix's credit
+
+    shuffled = _mechanism(modelmix=mix).round_privacy(Sampling("poisson", 10, 5))
+    unsampled = modelmix_rdp(
+        orders,
+        sampling_rate=1.0,
+        noise_multiplier=2.0,
+        clip=1.0,
+        tau_over_lr=1.0,
+        coordinate_clip_p=25,
+        expected_batch_size=8,
+    )
+    unsampled = np.minimum(unsampled, _integer_rdp(dp_accounting.GaussianDpEvent(2.0), orders))
+    # Once per epoch, and no amplification by the Poisson cohort.
+    np.testing.assert_allclose(_integer_rdp(shuffled, orders), 3 * unsampled, rtol=1e-12)
+    assert mechanism.zcdp(Sampling("fixed", 10, 5), 1, 1e-5) is None
+    assert "random mix of the last two states" in mechanism.steps()[0]
+    assert mechanism.describe()["modelmix"]["coordinate_clip"] == pytest.approx(0.2)
+
+
+def test_modelmix_is_never_charged_more_than_plain_dp_sgd():
+    """A narrow mix with the general subsampling bound would cost more than the exact sampled
+    Gaussian, which bounds a ModelMix step too (post-processing): the round takes the lower."""
+    from mechanisms.example_level import ModelMix
+
+    orders = [2, 3, 8, 32, 128]
+    plain = _mechanism(batching="poisson", client_sizes=(40,)).client_round(40)
+    narrow = _mechanism(batching="poisson", client_sizes=(40,), modelmix=ModelMix(0.01))
+    np.testing.assert_array_less(
+        _integer_rdp(narrow.client_round(40), orders), _integer_rdp(plain, orders) * (1 + 1e-9)
+    )
+
+
+def test_modelmix_without_width_is_dp_sgd():
+    """τ → 0, no clamp, the theorem's tight sum: exactly the sampled Gaussian of plain DP-SGD."""
+    from mechanisms.example_level import ModelMix
+
+    orders = [2, 4, 16, 64]
+    plain = _mechanism(batching="poisson", client_sizes=(80,))
+    mixed = _mechanism(
+        batching="poisson", client_sizes=(80,), modelmix=ModelMix(1e-9), modelmix_bound="tight"
+    )
+    np.testing.assert_allclose(
+        _integer_rdp(mixed.client_round(80), orders),
+        _integer_rdp(plain.client_round(80), orders),
+        rtol=1e-6,
+    )
