@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,15 +75,13 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
                 plan.user_level, training.clients_per_round, spec.seed, "uniform"
             )
         client_work = _dpsgd_client_work(model_fn, loss, plan.mechanism, spec.seed)
-        process = _dpsgd_process(model_fn, server_optimizer, client_work, user_level)
+        finalizer = _modelmix_finalizer(spec, model_fn, server_optimizer)
+        process = _dpsgd_process(model_fn, server_optimizer, client_work, user_level, finalizer)
         if plan.user_level is not None and plan.user_level.secagg is not None:
-            process = _with_secagg(
-                process,
-                _components(model_fn, server_optimizer, client_work),
-                user_level,
-                plan.user_level,
-                spec,
-            )
+            components = _components(model_fn, server_optimizer, client_work)
+            if finalizer is not None:
+                components = dataclasses.replace(components, finalizer=finalizer)
+            process = _with_secagg(process, components, user_level, plan.user_level, spec)
         steps = [*plan.mechanism.steps(), *steps]
         return CompiledSpec(process, shape, keras_model, weighting, steps)
     aggregator, aggregation = _aggregator(plan, training.clients_per_round, spec.seed, weighting)
@@ -146,14 +145,35 @@ def _dpsgd_client_work(model_fn, loss, mechanism, seed: int):
         noise_multiplier=mechanism.noise_multiplier,
         batch_size=mechanism.batch_size,
         seed=seed,
+        modelmix=mechanism.modelmix,
     )
 
 
-def _dpsgd_process(model_fn, server_optimizer, client_work, user_level=None):
+def _modelmix_finalizer(spec, model_fn, server_optimizer):
+    """With training.modelmix.server, the server steps from a random mix of the last two global
+    models; its gap is τ in units of one client step through the server optimizer."""
+    modelmix = spec.training.modelmix
+    if modelmix.tau is None or not modelmix.server:
+        return None
+    from mechanisms.modelmix import build_modelmix_finalizer
+
+    training = spec.training
+    tau = (
+        modelmix.tau
+        * training.client_optimizer.learning_rate
+        * training.server_optimizer.learning_rate
+    )
+    weights_type = tff.learning.models.weights_type_from_model(model_fn)
+    return build_modelmix_finalizer(server_optimizer, weights_type, tau=tau, seed=spec.seed)
+
+
+def _dpsgd_process(model_fn, server_optimizer, client_work, user_level=None, finalizer=None):
     """FedAvg whose clients run `client_work` (DP-SGD) and whose server takes the plain mean of
     their model deltas, or releases it with `user_level` (a PrivateMeanFactory adding
-    client-level DP on top)."""
+    client-level DP on top); `finalizer` replaces the server optimizer's (ModelMix)."""
     parts = _components(model_fn, server_optimizer, client_work)
+    if finalizer is not None:
+        parts = dataclasses.replace(parts, finalizer=finalizer)
 
     @tff.tensorflow.computation
     def initial_weights():

@@ -322,20 +322,8 @@ class PrivacyPlan:
 
     def _mechanism_assumptions(self) -> list[str]:
         if self.example_level:
-            amplified = (
-                "the example's client takes part in a round with probability q (amplification "
-                "by Poisson sampling of clients)"
-                if self.sampling.kind == "poisson"
-                else "no amplification is claimed from sampling clients: every round is charged "
-                "as if the example's client took part"
-            )
             return [
-                "DP-SGD on every client: each local epoch's batches partition the client's "
-                "examples, so an epoch releases one Gaussian sum per example (Yu et al. 2019's "
-                "parallel composition); batches are formed by shuffling, under which adding an "
-                "example also shifts later batch boundaries, a gap this argument does not cover "
-                "(Chua et al. 2024)",
-                amplified,
+                *self.mechanism.assumptions(self.sampling),
                 "each client's model delta reaches the server (plain mean, no secure sum): it is "
                 "post-processing of the client's DP-SGD; training metrics (loss, accuracy, "
                 "clipped fraction) are computed without noise and not covered by epsilon",
@@ -587,12 +575,14 @@ def _dpsgd(
     """DP-SGD on every client, its noise multiplier calibrated when a target is given (with a
     schedule, the multiplier of the first round)."""
     from mechanisms.accounting.bisection import least_passing_in
-    from mechanisms.example_level import ExampleLevelDpSgd
+    from mechanisms.example_level import ExampleLevelDpSgd, ModelMix
 
     privacy, training = spec.privacy, spec.training
     poisson = training.batching == "poisson"
     if poisson and client_sizes is None:
         raise ValueError("dpsgd with poisson batching needs the clients' sizes")
+    tau = training.modelmix.tau
+    modelmix = None if tau is None else ModelMix(tau, privacy.coordinate_clip_p)
 
     def with_noise(z: float) -> ExampleLevelDpSgd:
         return ExampleLevelDpSgd(
@@ -603,6 +593,8 @@ def _dpsgd(
             learning_rate=training.client_optimizer.learning_rate,
             batching=training.batching,
             client_sizes=tuple(int(n) for n in client_sizes) if poisson else (),
+            modelmix=modelmix,
+            modelmix_bound=privacy.setting("subsampling_bound"),
         )
 
     def run_epsilon(z: float) -> float:

@@ -1,6 +1,8 @@
 """End to end through `tffp`: every example spec, resume after a kill, budget, export."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -606,3 +608,54 @@ def test_training_metrics_on_standardised_targets_are_stated_in_the_targets_unit
     assert record["train_mean_absolute_error"] == pytest.approx(1.2)
     assert record["train_num_examples"] == 9
     assert round_record(1, 2, metrics, None, None, 0.1)["train_loss"] == 0.5
+
+
+def test_a_modelmix_run_is_accounted_as_planned_and_resumes_to_the_same_model(tmp_path):
+    """digits with ModelMix on the clients and at the server: `tffp account`'s epsilon is the
+    run's, the mixing changes the training (against plain DP-SGD with the same noise), and a run
+    interrupted after round 2 resumes to the same weights (the server's previous model is in the
+    checkpointed state)."""
+    from tff_pipelines.run import run
+    from tff_pipelines.spec import load_spec
+
+    spec_path = REPO / "specs" / "digits_modelmix.yaml"
+    overrides = [
+        "training.rounds=4",
+        "privacy.target_epsilon=null",
+        "privacy.noise_multiplier=2.0",
+        "runtime.checkpoint_every=1",
+        "evaluation.every=0",
+        "output.export=false",
+        "output.plots=false",
+    ]
+    spec = load_spec(spec_path, overrides)
+    straight = run(spec, tmp_path / "straight", progress=False, log=lambda _: None)
+    assert straight.privacy["noise"]["modelmix"]["tau_over_lr"] == 0.15
+    assert any("ModelMix" in a for a in straight.privacy["assumptions"])
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert tffp("account", spec_path, *sets(*overrides)) == 0
+    assert f"epsilon = {straight.privacy['epsilon']:.4f}" in out.getvalue()
+
+    plain = [*overrides, "training.modelmix.tau=null", "privacy.coordinate_clip_p=null"]
+    dpsgd = run(load_spec(spec_path, plain), tmp_path / "plain", progress=False, log=lambda _: None)
+    assert dpsgd.history[0]["train_loss"] != straight.history[0]["train_loss"]
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_two(record):
+        if record["round"] == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(
+            spec, tmp_path / "resumed", progress=False, log=lambda _: None, on_round=crash_after_two
+        )
+    resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
+    assert resumed.privacy["epsilon"] == straight.privacy["epsilon"]
+    _, weights_a, _ = _final_state(tmp_path / "straight")
+    _, weights_b, _ = _final_state(tmp_path / "resumed")
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)

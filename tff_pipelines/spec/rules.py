@@ -110,8 +110,17 @@ _FIELD_MECHANISMS = {
     "gamma": DISTRIBUTED_MECHANISMS,
     "mu": ("smm",),
     "subsampling_bound": ("smm",),
+    "coordinate_clip_p": (),
     "beta": ("ddg", "skellam"),
 }
+
+
+# Fields ModelMix reads besides the mechanism's own (dpsgd with training.modelmix.tau).
+_MODELMIX_FIELDS = ("subsampling_bound", "coordinate_clip_p")
+
+
+def _modelmix_on(view: View) -> bool:
+    return view.get("training.modelmix.tau") not in (None, NO_VALUE)
 
 
 def _fields_match_mechanism(view: View) -> Iterator[Finding]:
@@ -120,13 +129,35 @@ def _fields_match_mechanism(view: View) -> Iterator[Finding]:
     if mechanism == "none":
         return  # _no_noise_settings_without_mechanism speaks for noise_multiplier
     aggregation = _aggregation(view)
+    modelmix = mechanism == "dpsgd" and _modelmix_on(view)
     for name, readers in _FIELD_MECHANISMS.items():
         read = mechanism in readers or (name != "noise_multiplier" and aggregation in readers)
+        read = read or (modelmix and name in _MODELMIX_FIELDS)
         if not read and view.get(f"privacy.{name}") not in (None, NO_VALUE):
+            users = [
+                *readers,
+                *(["dpsgd with training.modelmix"] if name in _MODELMIX_FIELDS else []),
+            ]
             yield (
                 f"privacy.{name}",
-                f"is not used by mechanism '{mechanism}' (only by {', '.join(readers)}); remove it",
+                f"is not used by mechanism '{mechanism}' (only by {', '.join(users)}); remove it",
             )
+
+
+def _modelmix_is_dpsgd_accounted_with_rdp(view: View) -> Iterator[Finding]:
+    """training.modelmix varies DP-SGD, and its accountant is an RDP curve."""
+    if not _modelmix_on(view):
+        if view.get("training.modelmix.server") is False:
+            yield "training.modelmix.server", "is not used without training.modelmix.tau"
+        return
+    mechanism = view["privacy.mechanism"]
+    if mechanism != "dpsgd":
+        yield (
+            "training.modelmix.tau",
+            f"ModelMix varies DP-SGD: needs privacy.mechanism 'dpsgd', not '{mechanism}'",
+        )
+    elif view.get("privacy.accountant") == "zcdp":  # pld: refused for every dpsgd
+        yield "privacy.accountant", "ModelMix is accounted with its own RDP curve; use 'rdp'"
 
 
 def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
@@ -525,6 +556,7 @@ RULES: tuple[Rule, ...] = (
     _cnn_needs_images,
     _factory_matches_type,
     _fields_match_mechanism,
+    _modelmix_is_dpsgd_accounted_with_rdp,
     _distributed_needs_rdp_and_poisson,
     _bits_fit_cohort,
     _secagg_sums_integers,

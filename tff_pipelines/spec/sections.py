@@ -268,6 +268,32 @@ class OptimizerSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelMixSpec:
+    """dpsgd only: ModelMix (Xiao, Wan & Devadas 2022). Every DP-SGD step on a client starts from
+    a uniform random mix of its last two states, pushed at least tau apart per coordinate, and the
+    accountant credits that randomness (their Theorem 4.1, with privacy.coordinate_clip_p and
+    privacy.subsampling_bound). With server: true the server also steps from a random mix of the
+    last two global models, tau scaled by both learning rates; that federated mapping is this
+    project's, not the paper's, and as post-processing it claims no privacy."""
+
+    tau: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="Minimum gap between the two states, as a multiple of the client learning rate "
+            "(the paper: 0.15). null = no ModelMix.",
+        ),
+    )
+    server: bool = field(
+        default=True,
+        metadata=describe(
+            doc="Also mix the last two global models at the server (gap tau times the client "
+            "and server learning rates)."
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainingSpec:
     """The federated training loop."""
 
@@ -329,6 +355,9 @@ class TrainingSpec:
             doc="Optimizer applying the averaged update on the server (same form as "
             "client_optimizer)."
         ),
+    )
+    modelmix: ModelMixSpec = field(
+        default_factory=ModelMixSpec, metadata=describe_section(ModelMixSpec)
     )
 
 
@@ -537,9 +566,18 @@ class PrivacySpec:
     subsampling_bound: SubsamplingBound | None = field(
         default=None,
         metadata=describe(
-            doc="smm: RDP bound for Poisson-sampled cohorts; 'general' (Zhu & Wang 2019, holds "
-            "for any mechanism) or 'tight' (the SMM authors' form, reproduces their numbers). "
-            "null = general.",
+            doc="smm, and dpsgd with training.modelmix: RDP bound for Poisson sampling; "
+            "'general' (Zhu & Wang 2019, holds for any mechanism) or 'tight' (the authors' "
+            "form, reproduces their numbers). null = general.",
+        ),
+    )
+    coordinate_clip_p: int | None = field(
+        default=None,
+        metadata=describe(
+            minimum=1,
+            doc="dpsgd with training.modelmix: after the L2 clip, clamp every coordinate of each "
+            "example's gradient to clip / sqrt(p) (ModelMix's refined clipping; the paper: 25 or "
+            "100). null = no clamp.",
         ),
     )
     beta: float | None = field(

@@ -482,3 +482,31 @@ def test_distributed_user_level_reads_the_distributed_settings_and_needs_a_secur
     assert problems_of(secagg) == {}
     plain = {**dpsgd, "user_level": {"mechanism": "gaussian", "target_epsilon": 3.0}}
     assert set(problems_of(spec(privacy=plain))) == {"privacy.bits", "privacy.rotation"}
+
+
+def test_modelmix_varies_dpsgd_accounted_with_rdp():
+    dpsgd = {"mechanism": "dpsgd", "noise_multiplier": 1.0}
+    modelmix = {"modelmix": {"tau": 0.15}}
+    assert problems_of(spec(training=modelmix, privacy=dpsgd)) == {}
+    assert problems_of(spec(training=modelmix, privacy=GAUSSIAN)) == {
+        "training.modelmix.tau": "ModelMix varies DP-SGD: needs privacy.mechanism 'dpsgd', "
+        "not 'gaussian'"
+    }
+    problems = problems_of(spec(training=modelmix, privacy={**dpsgd, "accountant": "zcdp"}))
+    assert problems == {
+        "privacy.accountant": "ModelMix is accounted with its own RDP curve; use 'rdp'"
+    }
+    assert problems_of(spec(training={"modelmix": {"server": False}}, privacy=dpsgd)) == {
+        "training.modelmix.server": "is not used without training.modelmix.tau"
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("coordinate_clip_p", 25), ("subsampling_bound", "tight")]
+)
+def test_modelmix_fields_need_modelmix(field, value):
+    dpsgd = {"mechanism": "dpsgd", "noise_multiplier": 1.0, field: value}
+    assert problems_of(spec(training={"modelmix": {"tau": 0.15}}, privacy=dpsgd)) == {}
+    problems = problems_of(spec(privacy=dpsgd))
+    assert list(problems) == [f"privacy.{field}"]
+    assert "dpsgd with training.modelmix" in problems[f"privacy.{field}"]
