@@ -9,7 +9,7 @@ import numpy as np
 from tff_pipelines.data.errors import DataError
 from tff_pipelines.data.seeding import seed_sequence
 
-SAMPLING_KINDS = ("fixed", "poisson")
+SAMPLING_KINDS = ("fixed", "poisson", "round_robin")
 
 
 class ClientSampler:
@@ -19,6 +19,8 @@ class ClientSampler:
     poisson: each client independently with rate q = clients_per_round / population, which is
     what Poisson-subsampled DP accounting assumes. Drawn as m ~ Binomial(population, q) and then
     a uniform m-subset: the same distribution, in O(m) rather than O(population) work.
+    round_robin: the next `clients_per_round` clients of a fixed cycle 0, 1, ..., population - 1,
+    0, 1, ... (Distributed Selective SGD's exchange order; deterministic, nothing is drawn).
     The generator is seeded from (seed, "sampling") alone, so data choices never shift cohorts.
     """
 
@@ -46,6 +48,11 @@ class ClientSampler:
 
     def sample(self) -> np.ndarray:
         """Sorted int64 client indices for the next round (poisson cohorts may be empty)."""
+        if self.kind == "round_robin":
+            start = self.rounds_sampled * self.clients_per_round
+            cohort = (start + np.arange(self.clients_per_round)) % self.population
+            self.rounds_sampled += 1
+            return np.sort(cohort).astype(np.int64)
         if self.kind == "fixed":
             size = self.clients_per_round
         else:

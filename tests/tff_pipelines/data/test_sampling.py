@@ -48,7 +48,14 @@ def test_reproducible_and_seed_sensitive():
     assert run(3) != run(4)
 
 
-@pytest.mark.parametrize("kind", ["fixed", "poisson"])
+def test_round_robin_cycles_through_every_client_in_turn():
+    sampler = ClientSampler(10, 3, "round_robin", seed=1)
+    cohorts = [sampler.sample().tolist() for _ in range(5)]
+    assert cohorts == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 1, 9], [2, 3, 4]]
+    assert ClientSampler(10, 3, "round_robin", seed=2).sample().tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["fixed", "poisson", "round_robin"])
 def test_state_round_trip_resumes_identical_sequence(kind):
     original = ClientSampler(1000, 50, kind, seed=7)
     for _ in range(3):
