@@ -116,7 +116,9 @@ def account_text(doc: dict) -> str:
         f"epsilon = {doc['epsilon']:.4f} at delta = {doc['delta']:g} after {doc['rounds']} "
         f"round{'' if doc['rounds'] == 1 else 's'} "
         f"({doc['accountant'].upper()} accountant)",
-        f"  mechanism     {doc['mechanism']}: clip {noise['clip']:g}, {noise_text(noise)}"
+        f"  mechanism     {doc['mechanism']}: "
+        + (f"clip {noise['clip']:g}, " if "clip" in noise else "")
+        + noise_text(noise)
         + (
             f" (calibrated to epsilon {doc['noise_calibrated_to_epsilon']:g})"
             if doc.get("noise_calibrated_to_epsilon")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +68,9 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
 
     training = spec.training
     weighting = spec.weighting
+    if training.algorithm == "dssgd":
+        process = _dssgd_process(spec, model_fn, plan)
+        return CompiledSpec(process, shape, keras_model, weighting, _dssgd_steps(spec, plan))
     server_optimizer = build_optimizer(training.server_optimizer)
     if plan.example_level:
         user_level, steps = None, ["mean of client updates (every client weighs 1)"]
@@ -115,6 +119,45 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
         components = _components(model_fn, server_optimizer, _client_work(training, model_fn))
         process = _with_secagg(process, components, aggregator, plan, spec)
     return CompiledSpec(process, shape, keras_model, weighting, aggregation)
+
+
+def _dssgd_process(spec, model_fn, plan: PrivacyPlan):
+    """Distributed Selective SGD: participants keep local models; the process holds them."""
+    from tff_pipelines.selective_sgd import SelectiveSgdProcess, SelectiveSgdSettings
+
+    training, dssgd = spec.training, spec.training.dssgd
+    settings = SelectiveSgdSettings(
+        upload_fraction=dssgd.upload_fraction,
+        download_fraction=dssgd.download_fraction,
+        download=dssgd.download,
+        selection=dssgd.selection,
+        threshold=dssgd.threshold,
+        bound=math.inf if dssgd.bound is None else dssgd.bound,
+        learning_rate=training.client_optimizer.learning_rate,
+        local_epochs=training.local_epochs,
+        svt_epsilon=plan.mechanism.epsilon if plan.private else None,
+        seed=spec.seed,
+    )
+    return SelectiveSgdProcess(model_fn, settings, num_clients=spec.data.clients)
+
+
+def _dssgd_steps(spec, plan: PrivacyPlan) -> list[str]:
+    dssgd = spec.training.dssgd
+    download = (
+        f"client: download {dssgd.download_fraction:g} of the global parameters "
+        f"({dssgd.download.replace('_', ' ')}) into its local model, train "
+        f"{spec.training.local_epochs} epoch(s) of SGD"
+    )
+    if plan.private:
+        return [download, *plan.mechanism.steps()]
+    bound = "" if dssgd.bound is None else f", each truncated to ±{dssgd.bound:g}"
+    selection = dssgd.selection.replace("_", " ")
+    return [
+        download,
+        f"client: upload at most {dssgd.upload_fraction:g} of the update's coordinates "
+        f"({selection}){bound}; no DP",
+        "server: adds the uploads to the global model",
+    ]
 
 
 def _with_secagg(process, components, aggregator, plan: PrivacyPlan, spec):

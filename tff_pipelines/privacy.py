@@ -8,6 +8,7 @@ module does load TensorFlow).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,12 @@ class PrivacyPlan:
         return EXAMPLE_NEIGHBOURING if self.example_level else self.sampling.neighbouring
 
     @property
+    def varies_by_round(self) -> bool:
+        """Whether rounds cost different amounts (a noise schedule, or DSSGD's uploads, which
+        charge only the rounds in which the most-uploading participant takes part)."""
+        return self.schedule is not None or getattr(self.mechanism, "per_round", False)
+
+    @property
     def private(self) -> bool:
         return self.mechanism is not None
 
@@ -90,7 +97,10 @@ class PrivacyPlan:
         """One round as the accountant sees it: the mechanism's release under the sampling."""
         if self.mechanism is None:
             return dp_accounting.NonPrivateDpEvent()
-        return self.mechanism_at(round_num, validation).round_privacy(self.sampling)
+        mechanism = self.mechanism_at(round_num, validation)
+        if getattr(mechanism, "per_round", False):
+            return mechanism.round_privacy(self.sampling, round_num)
+        return mechanism.round_privacy(self.sampling)
 
     @property
     def relation(self) -> dp_accounting.NeighboringRelation:
@@ -105,7 +115,7 @@ class PrivacyPlan:
         validation-based schedule, that the accuracy keeps improving, so σ never decays)."""
         if not self.private:
             return []
-        if self.schedule is None:
+        if not self.varies_by_round:
             return epsilon_for_rounds(
                 delta=self.delta,
                 rounds=self.rounds,
@@ -133,6 +143,8 @@ class PrivacyPlan:
         return self.mechanism_at(round_num)
 
     def _projected(self, round_num: int) -> RoundPrivacy:
+        if self.schedule is None:
+            return self.round_privacy(round_num)
         return self._projected_mechanism(round_num).round_privacy(self.sampling)
 
     def affordable_rounds(self, epsilons: list[float]) -> int:
@@ -242,6 +254,9 @@ class PrivacyPlan:
         if self.distributed:
             doc["bound"] = self.mechanism.describe()["accounting"]
             doc["warnings"] = self.warnings()
+        if self._uploads_selectively:
+            doc["bound"] = self.mechanism.describe()["accounting"]
+            doc["uploads_by_most_active_participant"] = self.mechanism.uploads_by(rounds)
         return doc
 
     def warnings(self) -> list[str]:
@@ -284,19 +299,21 @@ class PrivacyPlan:
         return float(binom.sf(tolerated, n, self.secagg.dropout_rate))
 
     def assumptions(self) -> list[str]:
-        cohort = (
-            f"each round samples clients independently with rate q = {self.sampling.rate:g}"
-            if self.sampling.kind == "poisson"
-            else f"each round samples exactly {self.sampling.cohort} of "
-            f"{self.sampling.population} clients uniformly without replacement"
-        )
+        cohort = {
+            "poisson": f"each round samples clients independently with rate q = "
+            f"{self.sampling.rate:g}",
+            "fixed": f"each round samples exactly {self.sampling.cohort} of "
+            f"{self.sampling.population} clients uniformly without replacement",
+            "round_robin": f"each round takes the next {self.sampling.cohort} of "
+            f"{self.sampling.population} clients in a fixed public cycle",
+        }[self.sampling.kind]
         return [
             f"unit of privacy: one {self.unit}; "
             f"neighbouring datasets differ by {self.neighbouring}",
             cohort + "; the population size is public",
             *(
                 []
-                if self.example_level
+                if self.example_level or self._uploads_selectively
                 else [
                     "every client's update is clipped to L2 norm clip before aggregation; the "
                     "mean divides by the expected cohort size, not by the number of clients that "
@@ -320,7 +337,13 @@ class PrivacyPlan:
             f"{' and '.join(f'{fields[p]}: false' for p in pooled)} to avoid it)"
         ]
 
+    @property
+    def _uploads_selectively(self) -> bool:
+        return self.mechanism is not None and self.mechanism.name == "svt"
+
     def _mechanism_assumptions(self) -> list[str]:
+        if self._uploads_selectively:
+            return self.mechanism.assumptions()
         if self.example_level:
             return [
                 *self.mechanism.assumptions(self.sampling),
@@ -396,11 +419,17 @@ class PrivacyPlan:
 
 
 def privacy_needs_data(spec) -> bool:
-    """Whether the privacy plan depends on the data: the model's size (smm, ddg, skellam) or the
-    clients' sizes (dpsgd with Poisson batches)."""
+    """Whether the privacy plan depends on the data: the model's size (smm, ddg, skellam, svt)
+    or the clients' sizes (dpsgd with Poisson batches)."""
     privacy = spec.privacy
     poisson_dpsgd = privacy.mechanism == "dpsgd" and spec.training.batching == "poisson"
-    return privacy.is_distributed or poisson_dpsgd
+    return needs_dimension(spec) or poisson_dpsgd
+
+
+def needs_dimension(spec) -> bool:
+    """The model's size: the distributed mechanisms rotate and account by it; svt's upload
+    holds a fraction of its coordinates."""
+    return spec.privacy.is_distributed or spec.privacy.mechanism == "svt"
 
 
 def plan_privacy(
@@ -475,6 +504,8 @@ def _plan(
                 accountant=privacy.accountant,
             )
         return PrivacyPlan(mechanism=GaussianMechanism(privacy.clip, z), **common)
+    if privacy.mechanism == "svt":
+        return PrivacyPlan(mechanism=_svt(spec, dimension, source), **common)
     if privacy.mechanism == "dpsgd":
         schedule = _schedule(spec)
         mechanism = _dpsgd(spec, sampling, client_sizes, source, schedule)
@@ -634,6 +665,49 @@ def _dpsgd(
             [Problem(file=source, path="privacy.target_epsilon", value=target, message=message)]
         )
     return with_noise(z)
+
+
+def _svt(spec, dimension: int | None, source: str):
+    """DSSGD's sparse-vector uploads; with a target, the largest per-upload epsilon whose
+    composition over the planned rounds stays within it."""
+    from mechanisms.accounting.bisection import least_passing_in
+    from mechanisms.selective_uploads import SelectiveUploads
+    from mechanisms.svt import SvtBudget
+
+    if dimension is None:
+        raise ValueError("svt needs the model's dimension (the number of coordinates)")
+    training, privacy, dssgd = spec.training, spec.privacy, spec.training.dssgd
+    count = max(1, math.floor(dssgd.upload_fraction * dimension))
+    order = "round_robin" if training.sampling == "round_robin" else "random"
+
+    def with_epsilon(epsilon: float) -> SelectiveUploads:
+        return SelectiveUploads(
+            budget=SvtBudget(epsilon=epsilon, count=count, bound=dssgd.bound),
+            threshold=dssgd.threshold,
+            clients=spec.data.clients,
+            cohort=training.clients_per_round,
+            order=order,
+        )
+
+    if privacy.upload_epsilon is not None:
+        return with_epsilon(privacy.upload_epsilon)
+    target = privacy.target_epsilon
+
+    def total(epsilon: float) -> float:
+        uploads = with_epsilon(epsilon)
+        ledger = PrivacyLedger(delta=privacy.delta, relation=uploads.relation)
+        for round_num in range(1, training.rounds + 1):
+            ledger.record(uploads.round_privacy(round_num=round_num))
+        return ledger.epsilon
+
+    # least_passing_in finds the least passing value; privacy grows as 1/epsilon does.
+    inverse = least_passing_in(lambda x: total(1 / x) <= target, 1e-3, 1e4, relative_tolerance=1e-6)
+    if inverse is None:
+        message = f"no upload epsilon down to 1e-4 reaches it in {training.rounds} rounds"
+        raise SpecError(
+            [Problem(file=source, path="privacy.target_epsilon", value=target, message=message)]
+        )
+    return with_epsilon(1 / inverse)
 
 
 def _secagg_settings(spec) -> SecAggSettings:

@@ -74,8 +74,8 @@ def summary(result) -> str:
         noise = privacy.get("noise", {})
         lines.append(
             f"  privacy   ({_fmt(privacy['epsilon'])}, {privacy['delta']:g})-DP for one "
-            f"{privacy['unit']}, {privacy['mechanism']} mechanism, {noise_text(noise)}, "
-            f"clip {_fmt(noise.get('clip'))}"
+            f"{privacy['unit']}, {privacy['mechanism']} mechanism, {noise_text(noise)}"
+            + (f", clip {_fmt(noise['clip'])}" if "clip" in noise else "")
         )
         if "bits" in noise:
             how = _secure_sum_text(privacy)
@@ -127,6 +127,11 @@ def noise_text(noise: dict[str, Any]) -> str:
     """How much noise, in the mechanism's own terms."""
     if "mu" in noise:  # SMM states its noise as a Poisson mean and its scale as gamma
         return f"mu {noise['mu']:.4g} per client (gamma {noise['gamma']:.4g})"
+    if "epsilon_per_upload" in noise:  # svt: pure DP per upload
+        return (
+            f"epsilon {noise['epsilon_per_upload']:.4g} per upload of at most "
+            f"{noise['max_uploaded_coordinates']} coordinates, each within ±{noise['bound']:g}"
+        )
     return f"noise multiplier {_fmt(noise.get('noise_multiplier'))}"
 
 

@@ -35,7 +35,7 @@ from tff_pipelines.errors import RunError
 from tff_pipelines.evaluate import Evaluator
 from tff_pipelines.export import write_model_card
 from tff_pipelines.models import ModelShape
-from tff_pipelines.privacy import PrivacyPlan, plan_privacy
+from tff_pipelines.privacy import PrivacyPlan, needs_dimension, plan_privacy
 from tff_pipelines.spec import Spec, dump_resolved, load_spec
 
 METRICS = "metrics.jsonl"
@@ -108,7 +108,7 @@ def plan_for_data(spec: Spec, data: FederatedData, source: str = "<spec>") -> Pr
 
 def privacy_dimension(spec: Spec, shape: ModelShape) -> int | None:
     """The model dimension, for mechanisms that need it (building a Keras model needs TF)."""
-    if not spec.privacy.is_distributed:
+    if not needs_dimension(spec):
         return None
     from tff_pipelines.models import trainable_dimension
 
@@ -417,8 +417,9 @@ class _Training:
 
         spec, plan = self.spec, self.plan
         rounds, every = spec.training.rounds, spec.evaluation.every
-        # Every round costs the same unless a schedule moves the noise: state it once.
-        unscheduled = plan.round_privacy() if plan.schedule is None else None
+        # Every round costs the same unless a schedule moves the noise (or DSSGD charges only
+        # some rounds): state it once.
+        unscheduled = None if plan.varies_by_round else plan.round_privacy()
         user_event = plan.user_level.round_privacy() if plan.user_level is not None else None
         datasets = ClientDatasets(self.data, self.shape, spec)
         round_log = RoundLog(self.run_dir, self.history, spec.output.tensorboard)
@@ -451,7 +452,11 @@ class _Training:
                 sigma = self._schedule_noise(round_num, validation)
                 cohort = self.sampler.sample()
                 try:
-                    output = self.process.next(self.state, datasets.for_round(round_num, cohort))
+                    round_data = datasets.for_round(round_num, cohort)
+                    if getattr(self.process, "takes_client_ids", False):  # keeps local models
+                        output = self.process.next(self.state, round_data, cohort)
+                    else:
+                        output = self.process.next(self.state, round_data)
                 except RoundRefused as refused:
                     self.log(
                         f"round {round_num} refused by secure aggregation, model unchanged: "

@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 import dp_accounting
 
-SamplingKind = Literal["poisson", "fixed"]
+SamplingKind = Literal["poisson", "fixed", "round_robin"]
 
 _NEIGHBOURING_TEXT = {
     "poisson": "add/remove one client",
     "fixed": "replace one client",
+    "round_robin": "replace one client",
 }
 
 
@@ -23,7 +24,8 @@ class Sampling:
 
     `poisson`: each client joins independently with rate cohort/population; neighbours differ by
     adding or removing one client. `fixed`: exactly `cohort` clients without replacement; the
-    population size is public and neighbours differ by replacing one client.
+    population size is public and neighbours differ by replacing one client. `round_robin`: the
+    next `cohort` clients of a fixed public cycle (nothing is drawn, so nothing is amplified).
     """
 
     kind: SamplingKind
@@ -32,7 +34,9 @@ class Sampling:
 
     def __post_init__(self) -> None:
         if self.kind not in _NEIGHBOURING_TEXT:
-            raise ValueError(f"sampling kind must be 'poisson' or 'fixed', got {self.kind!r}")
+            raise ValueError(
+                f"sampling kind must be 'poisson', 'fixed' or 'round_robin', got {self.kind!r}"
+            )
         for name in ("population", "cohort"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -72,4 +76,6 @@ class Sampling:
         """
         if self.kind == "poisson":
             return dp_accounting.PoissonSampledDpEvent(self.rate, event)
+        if self.kind == "round_robin":  # every round charged as if the client took part
+            return event
         return dp_accounting.SampledWithoutReplacementDpEvent(self.population, self.cohort, event)

@@ -15,14 +15,15 @@ BUDGET = SvtBudget(epsilon=1.0, count=100, bound=0.01)
 def _ledger(uploads: SelectiveUploads, rounds: int) -> PrivacyLedger:
     ledger = PrivacyLedger(delta=1e-5, relation=uploads.relation)
     for round_num in range(1, rounds + 1):
-        ledger.record(uploads.round_privacy(round_num))
+        ledger.record(uploads.round_privacy(round_num=round_num))
     return ledger
 
 
 def test_round_robin_charges_the_participant_who_uploads_most():
     uploads = SelectiveUploads(BUDGET, threshold=0.0, clients=10, cohort=3)
     charged = [
-        not isinstance(uploads.round_privacy(r), dp_accounting.NoOpDpEvent) for r in range(1, 11)
+        not isinstance(uploads.round_privacy(round_num=r), dp_accounting.NoOpDpEvent)
+        for r in range(1, 11)
     ]
     # Cohorts 0-2, 3-5, 6-8, 9-1, 2-4, 5-7, 8-0, 1-3, 4-6, 7-9: after round r nobody has
     # uploaded more than ceil(3r/10) times, which rises in rounds 1, 4 and 7.
@@ -45,7 +46,7 @@ def test_everyone_every_round_is_charged_every_round():
 def test_random_order_is_amplified_by_sampling_without_replacement():
     uploads = SelectiveUploads(BUDGET, threshold=0.0, clients=10, cohort=2, order="random")
     amplified = math.log1p(0.2 * math.expm1(1.0))
-    curve = uploads.round_privacy(7)
+    curve = uploads.round_privacy(round_num=7)
     orders = np.asarray(curve.orders)
     np.testing.assert_allclose(curve.rdp, randomized_response_rdp(orders, amplified))
     assert uploads.uploads_by(30) == 30

@@ -279,3 +279,40 @@ def test_a_budget_below_the_first_round_is_a_spec_error_for_every_mechanism(mech
         plan_privacy(spec, dimension=DIMENSION, source="s.yaml")
     path, message = _problem(error)
     assert path == "privacy.max_epsilon" and "the first round alone costs" in message
+
+
+MNIST_DSSGD = MNIST_SCHEDULES.with_name("mnist_dssgd.yaml")
+
+
+def test_dssgd_uploads_are_calibrated_and_composed_per_participant():
+    """mnist_dssgd: 50 round-robin turns of 1 participant in 10, so whoever uploads most does so
+    5 times; the per-upload epsilon is the largest whose composition stays within the target."""
+    from mechanisms.accounting.pure_dp import rdp_composition_epsilon
+
+    spec = load_spec(MNIST_DSSGD)
+    plan = plan_privacy(spec, dimension=50_890)
+    uploads = plan.mechanism
+    assert uploads.budget.count == 5089 and uploads.order == "round_robin"
+    assert uploads.uploads_by(50) == 5
+    epsilons = plan.projected_epsilons()
+    assert 10.0 * (1 - 1e-5) <= epsilons[-1] <= 10.0
+    assert epsilons[-1] == pytest.approx(rdp_composition_epsilon(uploads.epsilon, 5, 1e-5))
+    assert epsilons[9] == epsilons[0]  # participant 0 uploads again in round 11
+    document = plan.projection()
+    assert document["noise"]["epsilon_per_upload"] == uploads.epsilon
+    assert any("not per parameter" in a for a in document["assumptions"])
+    assert not any("clipped to L2 norm" in a for a in document["assumptions"])
+
+    fixed = plan_privacy(
+        load_spec(
+            MNIST_DSSGD,
+            [
+                "privacy.target_epsilon=null",
+                "privacy.upload_epsilon=0.5",
+                "training.sampling=fixed",
+            ],
+        ),
+        dimension=50_890,
+    )
+    assert fixed.mechanism.order == "random" and fixed.mechanism.epsilon == 0.5
+    assert fixed.projected_epsilons()[-1] < rdp_composition_epsilon(0.5, 50, 1e-5)

@@ -659,3 +659,58 @@ def test_a_modelmix_run_is_accounted_as_planned_and_resumes_to_the_same_model(tm
     _, weights_b, _ = _final_state(tmp_path / "resumed")
     for a, b in zip(weights_a, weights_b, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_dssgd_run_uploads_selectively_is_accounted_and_resumes_to_the_same_model(tmp_path):
+    """mnist_dssgd for 12 round-robin turns (participants 0 and 1 take two): svt's epsilon is
+    `tffp account`'s and composes two uploads; every upload holds at most c coordinates; a run
+    interrupted after round 5 resumes to the same global model (local models are in the state)."""
+    from tff_pipelines.run import run
+    from tff_pipelines.spec import load_spec
+
+    spec_path = REPO / "specs" / "mnist_dssgd.yaml"
+    overrides = [
+        "training.rounds=12",
+        "runtime.checkpoint_every=1",
+        "evaluation.every=0",
+        "output.export=false",
+        "output.plots=false",
+    ]
+    spec = load_spec(spec_path, overrides)
+    straight = run(spec, tmp_path / "straight", progress=False, log=lambda _: None)
+    privacy = straight.privacy
+    assert privacy["uploads_by_most_active_participant"] == 2
+    assert privacy["epsilon_per_round"][9] < privacy["epsilon_per_round"][10]  # 0's 2nd turn
+    count = privacy["noise"]["max_uploaded_coordinates"]
+    assert all(0 < r["agg_uploaded"] <= count for r in straight.history)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert tffp("account", spec_path, *sets(*overrides)) == 0
+    assert f"epsilon = {privacy['epsilon']:.4f}" in out.getvalue()
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_five(record):
+        if record["round"] == 5:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(
+            spec,
+            tmp_path / "resumed",
+            progress=False,
+            log=lambda _: None,
+            on_round=crash_after_five,
+        )
+    resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
+    assert resumed.privacy["epsilon"] == privacy["epsilon"]
+    _, weights_a, _ = _final_state(tmp_path / "straight")
+    _, weights_b, _ = _final_state(tmp_path / "resumed")
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    plain = [*overrides, "privacy.mechanism=none", "privacy.target_epsilon=null"]
+    shared = run(load_spec(spec_path, plain), tmp_path / "plain", progress=False, log=print)
+    assert not shared.privacy["private"]
+    assert all(0 < r["agg_uploaded"] <= count for r in shared.history)

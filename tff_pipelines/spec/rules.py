@@ -21,6 +21,7 @@ from tff_pipelines.spec.sections import (
     SECAGG_DEFAULTS,
     USER_FILE_SOURCES,
     DataSpec,
+    DssgdSpec,
 )
 
 Finding = tuple[str, str]
@@ -77,13 +78,17 @@ def _cohort_fits_population(view: View) -> Iterator[Finding]:
         yield "training.clients_per_round", f"must be at most data.clients ({clients})"
 
 
+# The field that sets a mechanism's noise directly (else privacy.noise_multiplier).
+_NOISE_FIELDS = {"smm": "privacy.mu", "svt": "privacy.upload_epsilon"}
+
+
 def _noise_is_specified_once(view: View) -> Iterator[Finding]:
     """A DP mechanism needs exactly one of its noise field (privacy.mu for smm, else
     privacy.noise_multiplier) and privacy.target_epsilon."""
     if not view.is_private():
         return
     mechanism = view["privacy.mechanism"]
-    noise_field = "privacy.mu" if mechanism == "smm" else "privacy.noise_multiplier"
+    noise_field = _NOISE_FIELDS.get(mechanism, "privacy.noise_multiplier")
     noise, target = view[noise_field], view["privacy.target_epsilon"]
     if view.get("privacy.schedule.kind") not in ("none", NO_VALUE):
         for path, value in ((noise_field, noise), ("privacy.target_epsilon", target)):
@@ -112,6 +117,7 @@ _FIELD_MECHANISMS = {
     "subsampling_bound": ("smm",),
     "coordinate_clip_p": (),
     "beta": ("ddg", "skellam"),
+    "upload_epsilon": ("svt",),
 }
 
 
@@ -142,6 +148,50 @@ def _fields_match_mechanism(view: View) -> Iterator[Finding]:
                 f"privacy.{name}",
                 f"is not used by mechanism '{mechanism}' (only by {', '.join(users)}); remove it",
             )
+
+
+def _dssgd_settings(view: View) -> Iterator[Finding]:
+    """training.dssgd is read by algorithm dssgd only; dssgd runs plain SGD, exchanges in
+    round-robin or random (fixed) order, and its only DP upload is svt, which needs a bound.
+    round_robin sampling and svt belong to dssgd."""
+    algorithm, mechanism = view["training.algorithm"], view["privacy.mechanism"]
+    if algorithm != "dssgd":
+        defaults = DssgdSpec()
+        for name in ("upload_fraction", "download_fraction", "download", "selection", "threshold"):
+            if view.get(f"training.dssgd.{name}") not in (getattr(defaults, name), NO_VALUE):
+                yield f"training.dssgd.{name}", "is only used by training.algorithm 'dssgd'"
+        if view.get("training.dssgd.bound") not in (None, NO_VALUE):
+            yield "training.dssgd.bound", "is only used by training.algorithm 'dssgd'"
+        if view.get("training.sampling") == "round_robin":
+            yield "training.sampling", "'round_robin' is DSSGD's exchange order: needs 'dssgd'"
+        if mechanism == "svt":
+            yield "privacy.mechanism", "'svt' is DSSGD's upload: needs training.algorithm 'dssgd'"
+        return
+    if view.get("training.sampling") == "poisson":
+        yield (
+            "training.sampling",
+            "dssgd exchanges in round_robin or fixed (random) order, not 'poisson'",
+        )
+    if mechanism not in ("none", "svt"):
+        yield (
+            "privacy.mechanism",
+            f"dssgd uploads with 'svt' or without DP ('none'), not '{mechanism}'",
+        )
+    optimizer = view.get("training.client_optimizer")
+    if isinstance(optimizer, Mapping):
+        extra = sorted(set(optimizer) - {"name", "learning_rate"})
+        if optimizer.get("name", "sgd") != "sgd" or any(optimizer[k] for k in extra):
+            yield (
+                "training.client_optimizer",
+                "dssgd participants run plain SGD: use {name: sgd, learning_rate: ...}",
+            )
+    if mechanism == "svt":
+        if view.get("training.dssgd.bound") is None:
+            yield "training.dssgd.bound", "svt needs a bound: its sensitivity is 2 x bound"
+        if view.get("training.dssgd.upload_fraction") == 0:
+            yield "training.dssgd.upload_fraction", "svt uploads nothing at 0: set it above 0"
+        if view.get("privacy.accountant") in ("pld", "zcdp"):
+            yield "privacy.accountant", "svt's pure-DP uploads are composed with RDP; use 'rdp'"
 
 
 def _modelmix_is_dpsgd_accounted_with_rdp(view: View) -> Iterator[Finding]:
@@ -557,6 +607,7 @@ RULES: tuple[Rule, ...] = (
     _factory_matches_type,
     _fields_match_mechanism,
     _modelmix_is_dpsgd_accounted_with_rdp,
+    _dssgd_settings,
     _distributed_needs_rdp_and_poisson,
     _bits_fit_cohort,
     _secagg_sums_integers,

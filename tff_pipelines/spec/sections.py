@@ -17,12 +17,14 @@ Source = Literal["mnist5k", "digits", "boston", "pima", "breast_cancer", "synthe
 Task = Literal["auto", "classification", "regression"]
 Partition = Literal["iid", "dirichlet", "shards", "natural"]
 ModelType = Literal["logreg", "mlp", "cnn", "factory"]
-Algorithm = Literal["fedavg", "fedsgd"]
+Algorithm = Literal["fedavg", "fedsgd", "dssgd"]
 Weighting = Literal["auto", "examples", "uniform"]
-Sampling = Literal["fixed", "poisson"]
+Sampling = Literal["fixed", "poisson", "round_robin"]
 Batching = Literal["shuffle", "poisson"]
 OptimizerName = Literal["sgd", "adam", "adagrad", "rmsprop", "yogi", "adamw"]
-Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam", "dpsgd"]
+Mechanism = Literal["none", "gaussian", "smm", "ddg", "skellam", "dpsgd", "svt"]
+Download = Literal["most_updated", "random"]
+Selection = Literal["largest", "random_threshold"]
 Rotation = Literal["hadamard", "dft"]
 SubsamplingBound = Literal["general", "tight"]
 Accountant = Literal["rdp", "pld", "zcdp"]
@@ -294,13 +296,64 @@ class ModelMixSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class DssgdSpec:
+    """algorithm dssgd only: one turn of a participant (Shokri & Shmatikov 2015). It downloads
+    download_fraction of the global parameters into its local model, trains local_epochs epochs
+    of plain SGD, and uploads at most upload_fraction of its update's coordinates, each
+    truncated to [-bound, bound]; the server adds the uploads to the global model. A round holds
+    clients_per_round turns in parallel, in the order training.sampling gives (round_robin or
+    fixed, i.e. random). With privacy.mechanism svt the upload is the sparse vector technique."""
+
+    upload_fraction: float = field(
+        default=0.1,
+        metadata=describe(
+            minimum=0, maximum=1, doc="theta_u: at most this fraction of coordinates uploaded."
+        ),
+    )
+    download_fraction: float = field(
+        default=1.0,
+        metadata=describe(
+            minimum=0, maximum=1, doc="theta_d: fraction of global parameters downloaded."
+        ),
+    )
+    download: Download = field(
+        default="most_updated",
+        metadata=describe(
+            doc="Which global parameters: most_updated (most uploads so far) or random."
+        ),
+    )
+    selection: Selection = field(
+        default="largest",
+        metadata=describe(
+            doc="Without DP: largest (the largest |update| coordinates) or random_threshold "
+            "(random among those with |update| > threshold). svt selects by itself."
+        ),
+    )
+    threshold: float = field(
+        default=0.0,
+        metadata=describe(minimum=0, doc="tau: random_threshold's and svt's threshold."),
+    )
+    bound: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="gamma: every uploaded value truncated to [-gamma, gamma]; svt needs it. "
+            "null = no truncation.",
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainingSpec:
     """The federated training loop."""
 
     algorithm: Algorithm = field(
         default="fedavg",
         metadata=describe(
-            doc="fedavg: local epochs then average; fedsgd: one gradient step per round."
+            doc="fedavg: local epochs then average; fedsgd: one gradient step per round; dssgd: "
+            "Distributed Selective SGD (Shokri & Shmatikov 2015, training.dssgd): participants "
+            "keep local models, download part of the global one and upload a few coordinates "
+            "of their update."
         ),
     )
     weighting: Weighting = field(
@@ -321,7 +374,9 @@ class TrainingSpec:
         default="fixed",
         metadata=describe(
             doc="fixed: exactly clients_per_round clients without replacement; poisson: each "
-            "client independently with probability clients_per_round / data.clients."
+            "client independently with probability clients_per_round / data.clients; "
+            "round_robin (dssgd only): the next clients_per_round clients of a fixed cycle, "
+            "Shokri & Shmatikov's round-robin exchange (fixed is their random order)."
         ),
     )
     local_epochs: int = field(
@@ -359,6 +414,7 @@ class TrainingSpec:
     modelmix: ModelMixSpec = field(
         default_factory=ModelMixSpec, metadata=describe_section(ModelMixSpec)
     )
+    dssgd: DssgdSpec = field(default_factory=DssgdSpec, metadata=describe_section(DssgdSpec))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -465,7 +521,9 @@ class PrivacySpec:
             doc="Privacy mechanism. none: no DP. gaussian: central DP-FedAvg, the server adds "
             "noise. smm (Skellam mixture), ddg (distributed discrete Gaussian), skellam: "
             "distributed DP, the clients add integer noise and a modular secure sum adds up. "
-            "dpsgd: example-level DP, every client trains with DP-SGD and the server averages."
+            "dpsgd: example-level DP, every client trains with DP-SGD and the server averages. "
+            "svt (algorithm dssgd): every upload is the sparse vector technique, "
+            "privacy.upload_epsilon-DP for the participant's data."
         ),
     )
     clip: float = field(
@@ -487,8 +545,16 @@ class PrivacySpec:
         default=None,
         metadata=describe(
             exclusive_minimum=0,
-            doc="Calibrate the noise (noise_multiplier, or mu for smm) so epsilon after all "
-            "rounds reaches this.",
+            doc="Calibrate the noise (noise_multiplier, mu for smm, upload_epsilon for svt) so "
+            "epsilon after all rounds reaches this.",
+        ),
+    )
+    upload_epsilon: float | None = field(
+        default=None,
+        metadata=describe(
+            exclusive_minimum=0,
+            doc="svt: epsilon of each participant's upload (pure DP for its whole local data); "
+            "uploads compose over rounds. Set this or target_epsilon.",
         ),
     )
     max_epsilon: float | None = field(

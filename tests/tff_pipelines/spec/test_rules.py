@@ -510,3 +510,57 @@ def test_modelmix_fields_need_modelmix(field, value):
     problems = problems_of(spec(privacy=dpsgd))
     assert list(problems) == [f"privacy.{field}"]
     assert "dpsgd with training.modelmix" in problems[f"privacy.{field}"]
+
+
+DSSGD = {"algorithm": "dssgd", "clients_per_round": 1, "sampling": "round_robin"}
+SVT = {"mechanism": "svt", "upload_epsilon": 1.0}
+
+
+def test_dssgd_uploads_with_svt_or_without_dp():
+    bounded = {**DSSGD, "dssgd": {"bound": 0.01}}
+    assert problems_of(spec(training=bounded, privacy=SVT)) == {}
+    assert problems_of(spec(training=DSSGD)) == {}
+    assert problems_of(spec(training={**DSSGD, "sampling": "fixed"})) == {}
+    assert problems_of(
+        spec(training=bounded, privacy={"mechanism": "dpsgd", "noise_multiplier": 1})
+    ) == {"privacy.mechanism": "dssgd uploads with 'svt' or without DP ('none'), not 'dpsgd'"}
+    assert problems_of(spec(training={**DSSGD, "sampling": "poisson"})) == {
+        "training.sampling": "dssgd exchanges in round_robin or fixed (random) order, not 'poisson'"
+    }
+    momentum = {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}
+    problems = problems_of(spec(training={**DSSGD, "client_optimizer": momentum}))
+    assert list(problems) == ["training.client_optimizer"]
+
+
+def test_svt_needs_a_bound_an_upload_and_rdp():
+    problems = problems_of(
+        spec(
+            training={**DSSGD, "dssgd": {"upload_fraction": 0.0}},
+            privacy={**SVT, "accountant": "zcdp"},
+        )
+    )
+    assert problems == {
+        "training.dssgd.bound": "svt needs a bound: its sensitivity is 2 x bound",
+        "training.dssgd.upload_fraction": "svt uploads nothing at 0: set it above 0",
+        "privacy.accountant": "svt's pure-DP uploads are composed with RDP; use 'rdp'",
+    }
+    both = {**SVT, "target_epsilon": 5.0}
+    problems = problems_of(spec(training={**DSSGD, "dssgd": {"bound": 0.01}}, privacy=both))
+    assert set(problems) == {"privacy.upload_epsilon", "privacy.target_epsilon"}
+
+
+def test_dssgd_settings_belong_to_dssgd():
+    problems = problems_of(
+        spec(
+            training={"sampling": "round_robin", "dssgd": {"upload_fraction": 0.5, "bound": 1.0}},
+            privacy=SVT,
+        )
+    )
+    assert problems == {
+        "training.dssgd.upload_fraction": "is only used by training.algorithm 'dssgd'",
+        "training.dssgd.bound": "is only used by training.algorithm 'dssgd'",
+        "training.sampling": "'round_robin' is DSSGD's exchange order: needs 'dssgd'",
+        "privacy.mechanism": "'svt' is DSSGD's upload: needs training.algorithm 'dssgd'",
+    }
+    problems = problems_of(spec(privacy={**GAUSSIAN, "upload_epsilon": 1.0}))
+    assert list(problems) == ["privacy.upload_epsilon"]

@@ -57,6 +57,7 @@ def test_sections_reject_unknown_fields_and_enums_are_listed():
         "ddg",
         "skellam",
         "dpsgd",
+        "svt",
     ]
     assert schema["required"] == ["data"]
     assert schema["properties"]["data"]["required"] == ["source"]

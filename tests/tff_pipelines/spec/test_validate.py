@@ -80,8 +80,9 @@ def test_per_field_problems(mapping, path, message):
 def test_enum_problems_list_allowed_values_and_suggest():
     problems = problems_of(with_("training", algorithm="fedavgg", sampling="random"))
     assert problems == {
-        "training.algorithm": 'must be one of: "fedavg", "fedsgd"; did you mean \'fedavg\'?',
-        "training.sampling": 'must be one of: "fixed", "poisson"',
+        "training.algorithm": 'must be one of: "fedavg", "fedsgd", "dssgd"; '
+        "did you mean 'fedavg'?",
+        "training.sampling": 'must be one of: "fixed", "poisson", "round_robin"',
     }
 
 
