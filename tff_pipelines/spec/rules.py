@@ -150,6 +150,16 @@ def _fields_match_mechanism(view: View) -> Iterator[Finding]:
             )
 
 
+def _client_optimizer_is_plain_sgd(view: View) -> bool:
+    """SGD with nothing but a learning rate (no momentum or other state): what dpsgd and dssgd
+    clients run, whatever optimizer the spec could otherwise name."""
+    optimizer = view.get("training.client_optimizer")
+    if not isinstance(optimizer, Mapping):
+        return True  # invalid or absent: the schema reports it
+    extra = sorted(set(optimizer) - {"name", "learning_rate"})
+    return optimizer.get("name", "sgd") == "sgd" and not any(optimizer[k] for k in extra)
+
+
 def _dssgd_settings(view: View) -> Iterator[Finding]:
     """training.dssgd is read by algorithm dssgd only; dssgd runs plain SGD, exchanges in
     round-robin or random (fixed) order, and its only DP upload is svt, which needs a bound.
@@ -177,14 +187,11 @@ def _dssgd_settings(view: View) -> Iterator[Finding]:
             "privacy.mechanism",
             f"dssgd uploads with 'svt' or without DP ('none'), not '{mechanism}'",
         )
-    optimizer = view.get("training.client_optimizer")
-    if isinstance(optimizer, Mapping):
-        extra = sorted(set(optimizer) - {"name", "learning_rate"})
-        if optimizer.get("name", "sgd") != "sgd" or any(optimizer[k] for k in extra):
-            yield (
-                "training.client_optimizer",
-                "dssgd participants run plain SGD: use {name: sgd, learning_rate: ...}",
-            )
+    if not _client_optimizer_is_plain_sgd(view):
+        yield (
+            "training.client_optimizer",
+            "dssgd participants run plain SGD: use {name: sgd, learning_rate: ...}",
+        )
     if mechanism == "svt":
         if view.get("training.dssgd.bound") is None:
             yield "training.dssgd.bound", "svt needs a bound: its sensitivity is 2 x bound"
@@ -248,15 +255,11 @@ def _dpsgd_runs_plain_sgd_in_fedavg(view: View) -> Iterator[Finding]:
         return
     if view.get("training.algorithm") == "fedsgd":
         yield "training.algorithm", "'dpsgd' trains locally with DP-SGD: use 'fedavg'"
-    optimizer = view.get("training.client_optimizer")
-    if isinstance(optimizer, Mapping):
-        extra = sorted(set(optimizer) - {"name", "learning_rate"})
-        if optimizer.get("name", "sgd") != "sgd" or any(optimizer[k] for k in extra):
-            yield (
-                "training.client_optimizer",
-                "dpsgd clients run plain DP-SGD: use {name: sgd, learning_rate: ...} without "
-                "momentum",
-            )
+    if not _client_optimizer_is_plain_sgd(view):
+        yield (
+            "training.client_optimizer",
+            "dpsgd clients run plain DP-SGD: use {name: sgd, learning_rate: ...} without momentum",
+        )
     if view.get("privacy.accountant") == "pld":
         yield "privacy.accountant", "'dpsgd' is accounted with RDP; use 'rdp'"
     if view.get("privacy.noise_multiplier") == 0:
