@@ -212,6 +212,7 @@ def _inspect(args) -> int:
     from tff_pipelines.compile import compile_spec
     from tff_pipelines.run import model_shape, plan_for_data, prepare_data
     from tff_pipelines.secure_round import SecureAggregationProcess
+    from tff_pipelines.selective_sgd import SelectiveSgdProcess
 
     spec = _load(args)
     data = prepare_data(spec)
@@ -220,12 +221,16 @@ def _inspect(args) -> int:
     with runtime.session():
         compiled = compile_spec(spec, shape, plan)
         process = compiled.process
-        print(f"initialize: {process.initialize.type_signature}")
-        if isinstance(process, SecureAggregationProcess):
+        if isinstance(process, SelectiveSgdProcess):
+            print("state:      the global model, update counts and every participant's local model")
+            print(f"next:       {process.round_computation.type_signature}")
+        elif isinstance(process, SecureAggregationProcess):
+            print(f"initialize: {process.initialize.type_signature}")
             print(f"next, to the uploads: {process.upload.type_signature}")
             print("next, then SecAgg+ sums the uploads (outside TFF, as a deployment would)")
             print(f"next, from the sum:   {process.finish.type_signature}")
         else:
+            print(f"initialize: {process.initialize.type_signature}")
             print(f"next:       {process.next.type_signature}")
     print(f"weighting:  {compiled.weighting}")
     print("aggregation:")

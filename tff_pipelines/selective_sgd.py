@@ -116,6 +116,11 @@ class SelectiveSgdProcess:
 
     takes_client_ids = True  # the run loop passes the cohort's ids to `next`
 
+    @property
+    def round_computation(self) -> tff.Computation:
+        """The one TFF computation of a round (what `tffp inspect` shows)."""
+        return self._round
+
     def __init__(
         self,
         model_fn: Callable[[], tff.learning.models.VariableModel],

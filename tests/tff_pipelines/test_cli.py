@@ -119,6 +119,13 @@ def test_export_of_a_non_run_directory_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_inspect_of_a_dssgd_spec_shows_local_models_at_the_clients(capsys):
+    assert main(["inspect", str(QUICKSTART.with_name("mnist_dssgd.yaml"))]) == 0
+    out = capsys.readouterr().out
+    assert "local_flat={float32[50890]}@CLIENTS" in out
+    assert "sparse vector technique" in out and "round-robin, 1 of 10" in out
+
+
 def test_inspect_of_a_secagg_spec_shows_the_round_cut_at_the_secure_sum(capsys):
     assert main(["inspect", str(QUICKSTART.with_name("secagg.yaml"))]) == 0
     out = capsys.readouterr().out
