@@ -54,7 +54,7 @@ class SelectiveSgdSettings:
     download: DownloadKind  # which ones: the most updated on the server, or random ones
     selection: SelectionKind  # no-DP selection: top |Δw_j|, or random among |Δw_j| > τ
     threshold: float  # τ: of random_threshold, and of the SVT
-    bound: float  # γ: every uploaded value is truncated to [−γ, γ]
+    bound: float  # γ: every uploaded value is truncated to [−γ, γ]; inf = no truncation (no DP)
     learning_rate: float  # plain SGD on the client
     local_epochs: int
     svt_epsilon: float | None  # ε of one SVT upload; None uploads without DP
@@ -73,10 +73,14 @@ class SelectiveSgdSettings:
             )
         if not _is_real(self.threshold) or not math.isfinite(self.threshold):
             raise ValueError(f"threshold must be a finite number, got {self.threshold!r}")
-        for name in ("bound", "learning_rate"):
-            value = getattr(self, name)
-            if not _is_real(value) or not math.isfinite(value) or not value > 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not _is_real(self.learning_rate) or not 0 < self.learning_rate < math.inf:
+            raise ValueError(
+                f"learning_rate must be a finite number > 0, got {self.learning_rate!r}"
+            )
+        if not _is_real(self.bound) or not self.bound > 0:
+            raise ValueError(f"bound must be > 0 (inf: no truncation), got {self.bound!r}")
+        if self.svt_epsilon is not None and not math.isfinite(self.bound):
+            raise ValueError("the sparse vector technique needs a finite bound (sensitivity 2γ)")
         if not _is_int(self.local_epochs) or self.local_epochs < 1:
             raise ValueError(f"local_epochs must be an integer >= 1, got {self.local_epochs!r}")
         if self.svt_epsilon is not None and (

@@ -176,6 +176,15 @@ def test_largest_uploads_exactly_the_top_c_truncated():
     assert np.abs(values).max() == pytest.approx(0.8)  # the top 50 of N(0, 1) all exceed 0.8
 
 
+def test_an_infinite_bound_uploads_untruncated_and_needs_no_dp():
+    delta = update()
+    s = settings(upload_fraction=0.05, bound=math.inf)
+    values, selected = (t.numpy() for t in select_upload(delta, settings=s, budget=None, seed=SEED))
+    np.testing.assert_array_equal(values[selected], delta[selected])
+    with pytest.raises(ValueError, match="finite bound"):
+        settings(bound=math.inf, svt_epsilon=1.0)
+
+
 def test_unchanged_and_non_finite_coordinates_are_never_uploaded_without_dp():
     delta = np.zeros(100, np.float32)
     delta[[3, 9]] = [0.5, -0.25]
