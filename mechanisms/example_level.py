@@ -132,7 +132,9 @@ class ExampleLevelDpSgd:
         plain DP-SGD's sampled Gaussian where it is lower. Both hold: given the two (released)
         states, a ModelMix step is post-processing of the noisy gradient, and the theorem's
         sampled bound (with Zhu & Wang's factor 3) can exceed the exact Gaussian one when the
-        uniform is narrow."""
+        uniform is narrow. The theorem is stated at integer orders; at the ledger's other orders
+        (fractional, or above 256) the Gaussian's value stands alone, so ModelMix is never
+        charged more than plain DP-SGD at any order the ledger converts from."""
         sigma = self.noise_multiplier
         # Exact for the Gaussian at integer orders (Mironov et al. 2019), as dp_accounting
         # computes it, but vectorised: calibration evaluates this curve dozens of times.
@@ -149,7 +151,12 @@ class ExampleLevelDpSgd:
             expected_batch_size=self.batch_size,
             bound=self.modelmix_bound,
         )
-        return RdpCurve(orders=MODELMIX_ORDERS, rdp=tuple(steps * np.minimum(mixed, plain)))
+        gaussian = dp_accounting.GaussianDpEvent(sigma)
+        step = gaussian if rate == 1 else dp_accounting.PoissonSampledDpEvent(rate, gaussian)
+        other = _orders_beside(MODELMIX_ORDERS)
+        orders = (*MODELMIX_ORDERS, *other)
+        rdp = np.concatenate([np.minimum(mixed, plain), rdp_vector(step, self.relation, other)])
+        return RdpCurve(orders=orders, rdp=tuple(steps * rdp))
 
     def _worst_client_round(self) -> RoundPrivacy:
         """The round of the client whose RDP is largest at every order; if no client is, the
@@ -280,6 +287,12 @@ class ExampleLevelDpSgd:
                 "largest_client": min(1.0, self.batch_size / sizes[-1]),
             }
         return described
+
+
+def _orders_beside(integer_orders: tuple[int, ...]) -> tuple[float, ...]:
+    """The ledger's RDP orders that `integer_orders` do not cover."""
+    covered = set(integer_orders)
+    return tuple(a for a in RDP_ORDERS if a not in covered)
 
 
 def poisson_steps(examples: int, batch_size: int) -> int:

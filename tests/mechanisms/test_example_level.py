@@ -164,3 +164,22 @@ def test_modelmix_without_width_is_dp_sgd():
         _integer_rdp(plain.client_round(80), orders),
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize("noise_multiplier", [0.8, 1.8385, 6.0])
+def test_modelmix_never_costs_more_epsilon_than_plain_dp_sgd(noise_multiplier):
+    """At every order the ledger converts from (fractional ones too), so no epsilon or calibrated
+    noise of ModelMix is worse than plain DP-SGD's, whatever the bound."""
+    from mechanisms.accounting import PrivacyLedger
+    from mechanisms.example_level import ModelMix
+
+    def epsilon(mechanism):
+        ledger = PrivacyLedger(delta=1e-5)
+        for _ in range(20):
+            ledger.record(mechanism.round_privacy(Sampling("fixed", 4, 4)))
+        return ledger.epsilon
+
+    settings = dict(noise_multiplier=noise_multiplier, batching="poisson", client_sizes=(359,))
+    plain = epsilon(_mechanism(**settings))
+    mixed = epsilon(_mechanism(**settings, modelmix=ModelMix(0.15, 25)))
+    assert mixed <= plain * (1 + 1e-9)
