@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import log_ndtr, logsumexp
 
-from mechanisms.accounting.subsampled import Bound, poisson_subsampled_rdp
+from mechanisms.accounting.subsampled import Bound, integer_orders, poisson_subsampled_rdp
 
 DEFAULT_ORDERS: tuple[int, ...] = tuple(range(2, 257))
 
@@ -60,7 +60,7 @@ def shifted_uniform_gaussian_renyi(
         raise ValueError(f"the shift must be non-negative and finite, got {shift}")
     if not width >= 0 or not math.isfinite(width):
         raise ValueError(f"the uniform width must be non-negative and finite, got {width}")
-    ks = _orders(orders).astype(np.float64)
+    ks = integer_orders(orders).astype(np.float64)
     gaussian = ks * shift**2 / (2 * sigma**2)
     if shift == 0:
         return np.zeros_like(ks)
@@ -101,7 +101,7 @@ def modelmix_rdp(
     sigma = noise_multiplier * clip
     shift = clip / math.sqrt(coordinate_clip_p)
     width = tau_over_lr * expected_batch_size
-    alphas = _orders(orders)
+    alphas = integer_orders(orders)
     divergences = shifted_uniform_gaussian_renyi(
         range(2, int(alphas.max()) + 1), sigma=sigma, shift=shift, width=width
     )
@@ -132,7 +132,7 @@ def modelmix_epsilon(
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     if not 0 < delta < 1:
         raise ValueError(f"delta must be in (0, 1), got {delta}")
-    alphas = _orders(orders)
+    alphas = integer_orders(orders)
     rdp = modelmix_rdp(
         alphas,
         sampling_rate=sampling_rate,
@@ -158,15 +158,6 @@ def _log_density(z: np.ndarray, width: float) -> np.ndarray:
     upper = log_ndtr(near + width / 2)
     lower = log_ndtr(near - width / 2)
     return upper + np.log1p(-np.exp(lower - upper)) - math.log(width)
-
-
-def _orders(orders: Sequence[int]) -> np.ndarray:
-    values = np.asarray(orders, dtype=np.float64).reshape(-1)
-    if values.size == 0:
-        raise ValueError("at least one order is needed")
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or values.min() < 2:
-        raise ValueError(f"ModelMix is accounted at integer orders >= 2, got {list(orders)}")
-    return values.astype(np.int64)
 
 
 def _check_mechanism(

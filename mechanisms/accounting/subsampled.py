@@ -44,7 +44,7 @@ def poisson_subsampled_rdp(
         raise ValueError(f"bound must be 'general' or 'tight', got {bound!r}")
     if not 0 < rate <= 1:
         raise ValueError(f"the sampling rate must be in (0, 1], got {rate}")
-    alphas = _integer_orders(orders)
+    alphas = integer_orders(orders)
     js = np.arange(2, int(alphas.max()) + 1)
     unsampled = np.asarray(rdp_at(js), dtype=np.float64)
     if unsampled.shape != js.shape:
@@ -89,10 +89,12 @@ def _log_weights(rate: float, orders: tuple[int, ...]) -> np.ndarray:
     return weights
 
 
-def _integer_orders(orders: Sequence[int]) -> np.ndarray:
+def integer_orders(orders: Sequence[int]) -> np.ndarray:
+    """`orders` as int64, refused unless they are integers >= 2 (the binomial expansions of
+    these bounds exist only there)."""
     values = np.asarray(orders, dtype=np.float64).reshape(-1)
     if values.size == 0:
         raise ValueError("at least one order is needed")
     if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or values.min() < 2:
-        raise ValueError(f"the subsampling bound needs integer orders >= 2, got {list(orders)}")
+        raise ValueError(f"these RDP bounds need integer orders >= 2, got {list(orders)}")
     return values.astype(np.int64)
