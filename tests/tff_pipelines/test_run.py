@@ -116,6 +116,29 @@ def _final_state(run_dir: Path):
     return saved.round, saved.trainable, json.loads((run_dir / "privacy.json").read_text())
 
 
+class _Crash(Exception):
+    """Raised from `on_round` to stop a run in the middle, as a crash would."""
+
+
+def _run_crashing_after(spec, run_dir: Path, round_num: int) -> None:
+    """Runs `spec` into `run_dir` and crashes it once round `round_num` is recorded."""
+    from tff_pipelines.run import run
+
+    def crash(record):
+        if record["round"] == round_num:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        run(spec, run_dir, progress=False, log=lambda _: None, on_round=crash)
+
+
+def _assert_same_model(run_a: Path, run_b: Path) -> None:
+    _, weights_a, _ = _final_state(run_a)
+    _, weights_b, _ = _final_state(run_b)
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_resume_after_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
     overrides = sets("training.rounds=6", "evaluation.every=2")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
@@ -347,10 +370,7 @@ def test_distributed_run_reports_its_secure_sum_and_reproduces_exactly(tmp_path,
         assert 0 <= record["agg_wrapped_coordinates"] < 1e-3 * padded
         assert 0 < record["agg_mixture_clip_ratio"] <= 1
     # Every client's noise derives from the spec seed: the same spec gives the same model.
-    _, weights_a, _ = _final_state(tmp_path / "a")
-    _, weights_b, _ = _final_state(tmp_path / "b")
-    for a, b in zip(weights_a, weights_b, strict=True):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_model(tmp_path / "a", tmp_path / "b")
 
 
 def test_each_local_epoch_is_batched_on_its_own():
@@ -453,21 +473,7 @@ def test_a_scheduled_run_applies_accounts_and_resumes_each_rounds_noise(tmp_path
     losses = [[r["train_loss"] for r in h[:3]] for h in (straight.history, steady.history)]
     assert losses[0][:2] == losses[1][:2] and losses[0][2] != losses[1][2]
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_three(record):
-        if record["round"] == 3:
-            raise Crash
-
-    with pytest.raises(Crash):
-        run(
-            spec,
-            tmp_path / "resumed",
-            progress=False,
-            log=lambda _: None,
-            on_round=crash_after_three,
-        )
+    _run_crashing_after(spec, tmp_path / "resumed", 3)
     assert checkpoint.load(tmp_path / "resumed").round == 3
     resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
     assert [r["noise_multiplier"] for r in resumed.history] == sigmas
@@ -476,10 +482,7 @@ def test_a_scheduled_run_applies_accounts_and_resumes_each_rounds_noise(tmp_path
         p["user_level"]["epsilon_per_round"] for p in (straight.privacy, resumed.privacy)
     ]
     assert user_epsilons[0] == user_epsilons[1] and len(user_epsilons[0]) == 5
-    _, weights_a, _ = _final_state(tmp_path / "straight")
-    _, weights_b, _ = _final_state(tmp_path / "resumed")
-    for a, b in zip(weights_a, weights_b, strict=True):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_model(tmp_path / "straight", tmp_path / "resumed")
 
 
 def test_account_predicts_a_poisson_batched_dpsgd_run(tmp_path, capsys):
@@ -642,23 +645,10 @@ def test_a_modelmix_run_is_accounted_as_planned_and_resumes_to_the_same_model(tm
     dpsgd = run(load_spec(spec_path, plain), tmp_path / "plain", progress=False, log=lambda _: None)
     assert dpsgd.history[0]["train_loss"] != straight.history[0]["train_loss"]
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_two(record):
-        if record["round"] == 2:
-            raise Crash
-
-    with pytest.raises(Crash):
-        run(
-            spec, tmp_path / "resumed", progress=False, log=lambda _: None, on_round=crash_after_two
-        )
+    _run_crashing_after(spec, tmp_path / "resumed", 2)
     resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
     assert resumed.privacy["epsilon"] == straight.privacy["epsilon"]
-    _, weights_a, _ = _final_state(tmp_path / "straight")
-    _, weights_b, _ = _final_state(tmp_path / "resumed")
-    for a, b in zip(weights_a, weights_b, strict=True):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_model(tmp_path / "straight", tmp_path / "resumed")
 
 
 def test_a_dssgd_run_uploads_selectively_is_accounted_and_resumes_to_the_same_model(tmp_path):
@@ -688,27 +678,10 @@ def test_a_dssgd_run_uploads_selectively_is_accounted_and_resumes_to_the_same_mo
         assert tffp("account", spec_path, *sets(*overrides)) == 0
     assert f"epsilon = {privacy['epsilon']:.4f}" in out.getvalue()
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_five(record):
-        if record["round"] == 5:
-            raise Crash
-
-    with pytest.raises(Crash):
-        run(
-            spec,
-            tmp_path / "resumed",
-            progress=False,
-            log=lambda _: None,
-            on_round=crash_after_five,
-        )
+    _run_crashing_after(spec, tmp_path / "resumed", 5)
     resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
     assert resumed.privacy["epsilon"] == privacy["epsilon"]
-    _, weights_a, _ = _final_state(tmp_path / "straight")
-    _, weights_b, _ = _final_state(tmp_path / "resumed")
-    for a, b in zip(weights_a, weights_b, strict=True):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_model(tmp_path / "straight", tmp_path / "resumed")
 
     plain = [*overrides, "privacy.mechanism=none", "privacy.target_epsilon=null"]
     shared = run(load_spec(spec_path, plain), tmp_path / "plain", progress=False, log=print)
