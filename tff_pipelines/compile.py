@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,9 +81,7 @@ def compile_spec(spec, shape: ModelShape, plan: PrivacyPlan) -> CompiledSpec:
         finalizer = _modelmix_finalizer(spec, model_fn, server_optimizer)
         process = _dpsgd_process(model_fn, server_optimizer, client_work, user_level, finalizer)
         if plan.user_level is not None and plan.user_level.secagg is not None:
-            components = _components(model_fn, server_optimizer, client_work)
-            if finalizer is not None:
-                components = dataclasses.replace(components, finalizer=finalizer)
+            components = _components(model_fn, server_optimizer, client_work, finalizer)
             process = _with_secagg(process, components, user_level, plan.user_level, spec)
         steps = [*plan.mechanism.steps(), *steps]
         return CompiledSpec(process, shape, keras_model, weighting, steps)
@@ -214,9 +211,7 @@ def _dpsgd_process(model_fn, server_optimizer, client_work, user_level=None, fin
     """FedAvg whose clients run `client_work` (DP-SGD) and whose server takes the plain mean of
     their model deltas, or releases it with `user_level` (a PrivateMeanFactory adding
     client-level DP on top); `finalizer` replaces the server optimizer's (ModelMix)."""
-    parts = _components(model_fn, server_optimizer, client_work)
-    if finalizer is not None:
-        parts = dataclasses.replace(parts, finalizer=finalizer)
+    parts = _components(model_fn, server_optimizer, client_work, finalizer)
 
     @tff.tensorflow.computation
     def initial_weights():
@@ -251,16 +246,18 @@ def _client_work(training, model_fn):
     return fed_sgd._build_fed_sgd_client_work(model_fn, tff.learning.metrics.sum_then_finalize)
 
 
-def _components(model_fn, server_optimizer, client_work) -> LearningComponents:
-    """Broadcast, `client_work` and the server optimizer's finalizer, as tff.learning composes
-    them."""
+def _components(model_fn, server_optimizer, client_work, finalizer=None) -> LearningComponents:
+    """Broadcast, `client_work` and the server optimizer's finalizer (or `finalizer`, e.g.
+    ModelMix's), as tff.learning composes them."""
     weights_type = tff.learning.models.weights_type_from_model(model_fn)
+    if finalizer is None:
+        finalizer = tff.learning.templates.build_apply_optimizer_finalizer(
+            server_optimizer, weights_type
+        )
     return LearningComponents(
         distributor=tff.learning.templates.build_broadcast_process(weights_type),
         client_work=client_work,
-        finalizer=tff.learning.templates.build_apply_optimizer_finalizer(
-            server_optimizer, weights_type
-        ),
+        finalizer=finalizer,
     )
 
 
