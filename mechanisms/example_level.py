@@ -84,6 +84,8 @@ class ExampleLevelDpSgd:
     client_sizes: tuple[int, ...] = ()  # examples per client; poisson batching needs them
     modelmix: ModelMix | None = None
     modelmix_bound: Bound = "general"  # of the sampled ModelMix step (see subsampled.py)
+    # "pld" needs one dp_accounting event per round that its PLD accountant can build.
+    accountant: Literal["rdp", "pld", "zcdp"] = "rdp"
     name: str = "dpsgd"
 
     def __post_init__(self):
@@ -99,6 +101,8 @@ class ExampleLevelDpSgd:
             raise ValueError("poisson batching is accounted per client: give client_sizes")
         if any(n < 1 for n in self.client_sizes):
             raise ValueError(f"every client needs at least one example, got {self.client_sizes}")
+        if self.accountant == "pld" and self.modelmix is not None:
+            raise ValueError("ModelMix is charged an RDP curve, which PLD accounting cannot use")
 
     @property
     def relation(self) -> dp_accounting.NeighboringRelation:
@@ -106,6 +110,8 @@ class ExampleLevelDpSgd:
 
     def round_privacy(self, sampling: Sampling) -> RoundPrivacy:
         if self.batching == "poisson":
+            if self.accountant == "pld":
+                return self._dominating_client_round()
             return self._worst_client_round()
         if self.modelmix is not None:
             return self._modelmix_steps(1.0, self.local_epochs)
@@ -113,6 +119,12 @@ class ExampleLevelDpSgd:
             dp_accounting.GaussianDpEvent(self.noise_multiplier), self.local_epochs
         )
         if sampling.kind == "poisson":
+            if self.accountant == "pld":
+                # dp_accounting's PLD samples only a Gaussian: e Gaussian releases of one sum
+                # are exactly one Gaussian with noise multiplier σ/√e.
+                epochs = dp_accounting.GaussianDpEvent(
+                    self.noise_multiplier / math.sqrt(self.local_epochs)
+                )
             return dp_accounting.PoissonSampledDpEvent(sampling.rate, epochs)
         return epochs
 
@@ -171,6 +183,19 @@ class ExampleLevelDpSgd:
                 return event
         return RdpCurve(orders=RDP_ORDERS, rdp=tuple(worst))
 
+    def _dominating_client_round(self) -> dp_accounting.DpEvent:
+        """One event that bounds every client's round, for the PLD accountant (which composes
+        events, not curves): the smallest client's rate with the largest client's step count.
+        A Poisson-sampled Gaussian's privacy profile grows with the rate (sampling at a lower
+        rate is sampling again, which only amplifies) and with the number of steps."""
+        sizes = self.client_sizes
+        rate = min(1.0, self.batch_size / min(sizes))
+        steps = poisson_steps(max(sizes), self.batch_size) * self.local_epochs
+        step = dp_accounting.PoissonSampledDpEvent(
+            rate, dp_accounting.GaussianDpEvent(self.noise_multiplier)
+        )
+        return dp_accounting.SelfComposedDpEvent(step, steps)
+
     def zcdp(self, sampling: Sampling, rounds: int, delta: float) -> dict[str, Any] | None:
         """Yu et al.'s zCDP figure for `rounds` rounds, shown beside the exact RDP one: ρ =
         1/(2σ²) per local epoch, added up. Only for fixed cohorts (no sampling amplification,
@@ -196,6 +221,11 @@ class ExampleLevelDpSgd:
                 "client's ceil(n/B) steps per epoch; clients of different sizes have different "
                 "rates, and a round is charged the worst client's"
             )
+            if self.accountant == "pld" and len(set(self.client_sizes)) > 1:
+                batches += (
+                    " (for the PLD accountant, one bound for all: the smallest client's rate "
+                    "with the largest client's number of steps)"
+                )
         else:
             batches = (
                 "each local epoch's batches partition the client's examples, so an epoch "

@@ -21,6 +21,7 @@ from mechanisms.accounting import (
     RoundPrivacy,
     Sampling,
     calibrate_noise_multiplier,
+    epsilon_after,
     epsilon_for_rounds,
 )
 from mechanisms.scaling import BitsTooFewError
@@ -615,7 +616,7 @@ def _dpsgd(
     tau = training.modelmix.tau
     modelmix = None if tau is None else ModelMix(tau, privacy.coordinate_clip_p)
 
-    def with_noise(z: float) -> ExampleLevelDpSgd:
+    def with_noise(z: float, accountant: str = privacy.accountant) -> ExampleLevelDpSgd:
         return ExampleLevelDpSgd(
             clip=privacy.clip,
             noise_multiplier=z,
@@ -626,18 +627,19 @@ def _dpsgd(
             client_sizes=tuple(int(n) for n in client_sizes) if poisson else (),
             modelmix=modelmix,
             modelmix_bound=privacy.setting("subsampling_bound"),
+            accountant=accountant,
         )
 
-    def run_epsilon(z: float) -> float:
-        mechanism = with_noise(z)
-        return epsilon_for_rounds(
+    def run_epsilon(z: float, accountant: str = privacy.accountant) -> float:
+        mechanism = with_noise(z, accountant)
+        return epsilon_after(
             delta=privacy.delta,
             rounds=training.rounds,
             sampling=sampling,
             round_privacy=mechanism.round_privacy(sampling),
-            accountant=privacy.accountant,
+            accountant=accountant,
             relation=mechanism.relation,
-        )[-1]
+        )
 
     if privacy.accountant == "zcdp" and isinstance(
         with_noise(1.0).round_privacy(sampling), RdpCurve
@@ -654,8 +656,16 @@ def _dpsgd(
         return with_noise(schedule.sigma(0, ()))
     if privacy.noise_multiplier is not None:
         return with_noise(privacy.noise_multiplier)
-    target, high = privacy.target_epsilon, 1e3
-    z = least_passing_in(lambda z: run_epsilon(z) <= target, 1e-2, high, relative_tolerance=1e-6)
+    target, low, high = privacy.target_epsilon, 1e-2, 1e3
+    if privacy.accountant == "pld":
+        # A PLD at little noise is huge and slow to build; RDP's answer (an upper bound on
+        # PLD's epsilon up to its discretisation) brackets the search instead.
+        rdp_z = least_passing_in(
+            lambda z: run_epsilon(z, "rdp") <= target, low, high, relative_tolerance=1e-2
+        )
+        if rdp_z is not None:
+            low, high = rdp_z / 4, min(high, 2 * rdp_z)
+    z = least_passing_in(lambda z: run_epsilon(z) <= target, low, high, relative_tolerance=1e-6)
     if z is None:
         message = (
             f"no noise multiplier up to {high:g} reaches it in {training.rounds} rounds; "

@@ -4,7 +4,7 @@ Mechanisms describe one unsampled release as a `dp_accounting.DpEvent` (or an `R
 this package wraps it in the cohort sampling, composes rounds, and converts to (epsilon, delta).
 """
 
-from mechanisms.accounting.calculator import epsilon_for_rounds
+from mechanisms.accounting.calculator import epsilon_after, epsilon_for_rounds
 from mechanisms.accounting.calibrate import calibrate_noise_multiplier
 from mechanisms.accounting.ledger import PrivacyLedger
 from mechanisms.accounting.rdp import RDP_ORDERS, RdpCurve, RoundPrivacy, epsilons_from_rdp
@@ -17,6 +17,7 @@ __all__ = [
     "RoundPrivacy",
     "Sampling",
     "calibrate_noise_multiplier",
+    "epsilon_after",
     "epsilon_for_rounds",
     "epsilons_from_rdp",
 ]

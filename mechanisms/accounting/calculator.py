@@ -59,9 +59,44 @@ def epsilon_for_rounds(
         ]
     if isinstance(round_privacy, RdpCurve):
         raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
-    if relation is not sampling.relation:
-        raise ValueError("the PLD calculator accounts under the sampling's relation only")
-    return _pld_epsilons(round_privacy, sampling, delta, rounds)
+    return _pld_epsilons(round_privacy, relation, delta, rounds)
+
+
+def epsilon_after(
+    *,
+    delta: float,
+    rounds: int,
+    sampling: Sampling,
+    round_privacy: RoundPrivacy,
+    accountant: Accountant = "rdp",
+    relation: dp_accounting.NeighboringRelation | None = None,
+) -> float:
+    """Epsilon after exactly `rounds` rounds: `epsilon_for_rounds(...)[-1]`, which a calibration
+    evaluates dozens of times, without PLD's intermediate checkpoints."""
+    if accountant != "pld":
+        return epsilon_for_rounds(
+            delta=delta,
+            rounds=rounds,
+            sampling=sampling,
+            round_privacy=round_privacy,
+            accountant=accountant,
+            relation=relation,
+        )[-1]
+    relation = sampling.relation if relation is None else relation
+    check_accounting_choice(accountant, relation, delta)
+    if isinstance(round_privacy, RdpCurve):
+        raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
+    parts = pld.round_plds(round_privacy, relation)
+    if parts is None:
+        return math.inf
+    return pld.epsilon(_composed(parts).self_compose(rounds), delta)
+
+
+def _composed(parts: Sequence[pld.PrivacyLossDistribution]) -> pld.PrivacyLossDistribution:
+    one_round = pld.identity()
+    for part in parts:
+        one_round = one_round.compose(part)
+    return one_round
 
 
 def _rdp_epsilons(
@@ -86,14 +121,15 @@ def pld_checkpoints(rounds: int) -> list[int]:
 
 
 def _pld_epsilons(
-    round_event: dp_accounting.DpEvent, sampling: Sampling, delta: float, rounds: int
+    round_event: dp_accounting.DpEvent,
+    relation: dp_accounting.NeighboringRelation,
+    delta: float,
+    rounds: int,
 ) -> list[float]:
-    parts = pld.round_plds(round_event, sampling.relation)
+    parts = pld.round_plds(round_event, relation)
     if parts is None:
         return [math.inf] * rounds
-    one_round = pld.identity()
-    for part in parts:
-        one_round = one_round.compose(part)
+    one_round = _composed(parts)
     checkpoints = pld_checkpoints(rounds)
     at_checkpoints = [pld.epsilon(one_round.self_compose(count), delta) for count in checkpoints]
     return _fill_from_next_checkpoint(checkpoints, at_checkpoints, rounds)

@@ -74,6 +74,55 @@ def test_clients_of_different_sizes_are_charged_the_worst_curve():
         assert charged in [mechanism.client_round(n) for n in sizes]
 
 
+def _pld_epsilon(event, delta=1e-5):
+    accountant = dp_accounting.pld.PLDAccountant()
+    return accountant.compose(event).get_epsilon(delta)
+
+
+def test_pld_samples_a_clients_local_epochs_as_one_gaussian():
+    """PLD samples only a Gaussian; e epochs of σ are exactly one Gaussian of σ/√e."""
+    mechanism = _mechanism(accountant="pld")
+    sampled = mechanism.round_privacy(Sampling("poisson", population=10, cohort=5))
+    assert sampled == dp_accounting.PoissonSampledDpEvent(
+        0.5, dp_accounting.GaussianDpEvent(2.0 / math.sqrt(3))
+    )
+    epochs = dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(2.0), 3)
+    assert _pld_epsilon(epochs) == pytest.approx(
+        _pld_epsilon(dp_accounting.GaussianDpEvent(2.0 / math.sqrt(3))), rel=1e-3
+    )
+    assert mechanism.round_privacy(Sampling("fixed", population=10, cohort=5)) == epochs
+
+
+def test_pld_charges_unequal_clients_one_event_that_bounds_each():
+    sizes = (20, 33, 40)
+    mechanism = _mechanism(batching="poisson", client_sizes=sizes, local_epochs=1, accountant="pld")
+    charged = mechanism.round_privacy(Sampling("fixed", 3, 3))
+    step = dp_accounting.PoissonSampledDpEvent(8 / 20, dp_accounting.GaussianDpEvent(2.0))
+    assert charged == dp_accounting.SelfComposedDpEvent(step, 5)  # rate of 20, steps of 40
+    for delta in (1e-3, 1e-5, 1e-7):
+        bound = _pld_epsilon(charged, delta)
+        for n in sizes:
+            assert _pld_epsilon(mechanism.client_round(n), delta) <= bound
+    assert "one bound for all" in mechanism.assumptions(Sampling("fixed", 3, 3))[0]
+    equal = _mechanism(batching="poisson", client_sizes=(33, 33), local_epochs=1, accountant="pld")
+    assert equal.round_privacy(Sampling("fixed", 2, 2)) == equal.client_round(33)
+
+
+def test_pld_is_tighter_than_rdp_for_dp_sgd():
+    kwargs = dict(batching="poisson", client_sizes=(202, 203), batch_size=16, local_epochs=1)
+    rdp_round = _mechanism(**kwargs).round_privacy(Sampling("fixed", 2, 2))
+    pld_round = _mechanism(**kwargs, accountant="pld").round_privacy(Sampling("fixed", 2, 2))
+    rdp = dp_accounting.rdp.RdpAccountant().compose(rdp_round, 20).get_epsilon(1e-5)
+    assert _pld_epsilon(dp_accounting.SelfComposedDpEvent(pld_round, 20)) < rdp
+
+
+def test_modelmix_cannot_be_accounted_by_pld():
+    from mechanisms.example_level import ModelMix
+
+    with pytest.raises(ValueError, match="PLD"):
+        _mechanism(modelmix=ModelMix(0.15, 10), accountant="pld")
+
+
 def test_poisson_batching_needs_the_client_sizes():
     with pytest.raises(ValueError, match="client_sizes"):
         _mechanism(batching="poisson")
