@@ -54,8 +54,9 @@ def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:
     if kind == "factory":
         model = _from_factory(model_spec.factory, shape)
     elif kind == "logreg":
+        zeros = model_spec.initializer == "zeros"
         model = tf.keras.Sequential(
-            [tf.keras.layers.InputLayer(input_shape=(shape.input_dim,)), _head(shape)]
+            [tf.keras.layers.InputLayer(input_shape=(shape.input_dim,)), _head(shape, zeros)]
         )
     elif kind == "mlp":
         layers = [tf.keras.layers.InputLayer(input_shape=(shape.input_dim,))]
@@ -93,7 +94,9 @@ def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:
     return model
 
 
-def _head(shape: ModelShape) -> tf.keras.layers.Layer:
+def _head(shape: ModelShape, zeros: bool = False) -> tf.keras.layers.Layer:
+    if zeros:
+        return tf.keras.layers.Dense(shape.outputs, kernel_initializer="zeros")
     return tf.keras.layers.Dense(shape.outputs)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from mechanisms.example_level import poisson_steps
 from mechanisms.schedules import ValidationSchedule
 from tff_pipelines import checkpoint, runtime
+from tff_pipelines.averaging import ModelAverage
 from tff_pipelines.data import (
     ClientSampler,
     FederatedData,
@@ -393,6 +394,10 @@ class _Training:
             kind=spec.training.sampling,
             seed=spec.seed,
         )
+        averaging = spec.training.averaging
+        self.average = (
+            ModelAverage(averaging.start, averaging.decay) if averaging.start is not None else None
+        )
         self.ledger = plan.new_ledger()
         # dpsgd with privacy.user_level: the client-level guarantee, on a ledger of its own.
         self.user_ledger = plan.user_level.new_ledger() if plan.user_level is not None else None
@@ -404,6 +409,8 @@ class _Training:
         self.state = saved.restore_state(self.state)
         self.sampler.set_state(saved.meta["sampler"])
         self.ledger = type(self.ledger).from_dict(saved.meta["ledger"])
+        if self.average is not None:
+            self.average.restore(saved.meta["averaging"], saved.trainable)
         if self.user_ledger is not None:
             self.user_ledger = type(self.user_ledger).from_dict(saved.meta["user_ledger"])
         self.history = _read_metrics(self.run_dir / METRICS, saved.round)
@@ -464,13 +471,16 @@ class _Training:
                     )
                     output = refused.output
                 self.state = output.state
+                if self.average is not None:
+                    trainable = self.process.get_model_weights(self.state).trainable
+                    self.average.update(round_num, trainable)
                 if plan.private:
                     self.ledger.record(event)
                 if self.user_ledger is not None:
                     self.user_ledger.record(user_event)
                 evaluated = None
                 if (every and round_num % every == 0) or round_num == rounds:
-                    evaluated = self.evaluator(self.process.get_model_weights(self.state))
+                    evaluated = self.evaluator(self.published_weights())
                 record = round_record(
                     round_num,
                     len(cohort),
@@ -482,6 +492,8 @@ class _Training:
                 )
                 if sigma is not None:
                     record["noise_multiplier"] = sigma
+                if self.average is not None:
+                    record["averaged_models"] = self.average.count
                 if self.user_ledger is not None:
                     record["user_epsilon"] = _json_number(self.user_ledger.epsilon)
                 self.history.append(record)
@@ -552,7 +564,15 @@ class _Training:
         }
         if self.user_ledger is not None:
             meta["user_ledger"] = self.user_ledger.to_dict()
-        return round_num, self.state, self.process.get_model_weights(self.state), meta
+        if self.average is not None:
+            meta["averaging"] = self.average.to_dict()
+        return round_num, self.state, self.published_weights(), meta
+
+    def published_weights(self):
+        """The model this run evaluates and exports: the last global model, or with
+        training.averaging the average of the global models so far."""
+        weights = self.process.get_model_weights(self.state)
+        return weights if self.average is None else self.average.published(weights)
 
     def finish(self, stopped_by_budget: bool, seconds: float) -> RunResult:
         """privacy.json, the SavedModel and the plots, from the state the loop ended in."""
@@ -560,7 +580,7 @@ class _Training:
         from tff_pipelines.export import export_saved_model
         from tff_pipelines.secure_round import secure_sum_summary
 
-        weights = self.process.get_model_weights(self.state)
+        weights = self.published_weights()
         final_metrics = self.history[-1] if self.history else {}
         if self.history and "eval_loss" not in final_metrics:  # stopped early by the budget
             evaluated = self.evaluator(weights)

@@ -17,6 +17,7 @@ class _Model:
     dense: int = 16
     dropout: float = 0.0
     factory: str | None = None
+    initializer: str = "default"
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,13 @@ class _Model:
 def test_builtin_models_take_flat_features_and_return_logits(kind, shape, outputs):
     model = build_model(_Model(type=kind, dropout=0.1), shape)
     assert model(tf.zeros([3, shape.input_dim])).shape == (3, outputs)
+
+
+def test_zero_initializer_starts_logreg_at_zero():
+    model = build_model(_Model(type="logreg", initializer="zeros"), ModelShape(13, 0))
+    assert all(not tf.reduce_any(w != 0) for w in model.trainable_weights)
+    default = build_model(_Model(type="logreg"), ModelShape(13, 0))
+    assert tf.reduce_any(default.trainable_weights[0] != 0)  # Keras's Glorot kernel
 
 
 def test_mlp_layers_follow_the_spec():

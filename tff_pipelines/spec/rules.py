@@ -213,7 +213,7 @@ def _modelmix_is_dpsgd_accounted_with_rdp(view: View) -> Iterator[Finding]:
             "training.modelmix.tau",
             f"ModelMix varies DP-SGD: needs privacy.mechanism 'dpsgd', not '{mechanism}'",
         )
-    elif view.get("privacy.accountant") == "zcdp":  # pld: refused for every dpsgd
+    elif view.get("privacy.accountant") in ("pld", "zcdp"):
         yield "privacy.accountant", "ModelMix is accounted with its own RDP curve; use 'rdp'"
 
 
@@ -250,7 +250,7 @@ def _distributed_needs_rdp_and_poisson(view: View) -> Iterator[Finding]:
 
 def _dpsgd_runs_plain_sgd_in_fedavg(view: View) -> Iterator[Finding]:
     """dpsgd replaces the clients' optimizer with DP-SGD: plain SGD (its learning rate is used),
-    within FedAvg, accounted with RDP, with positive noise."""
+    within FedAvg, with positive noise."""
     if view["privacy.mechanism"] != "dpsgd":
         return
     if view.get("training.algorithm") == "fedsgd":
@@ -260,8 +260,6 @@ def _dpsgd_runs_plain_sgd_in_fedavg(view: View) -> Iterator[Finding]:
             "training.client_optimizer",
             "dpsgd clients run plain DP-SGD: use {name: sgd, learning_rate: ...} without momentum",
         )
-    if view.get("privacy.accountant") == "pld":
-        yield "privacy.accountant", "'dpsgd' is accounted with RDP; use 'rdp'"
     if view.get("privacy.noise_multiplier") == 0:
         yield "privacy.noise_multiplier", "must be greater than 0 for dpsgd"
 
@@ -590,6 +588,30 @@ def _factory_matches_type(view: View) -> Iterator[Finding]:
         yield "model.factory", f"only used with model.type 'factory' (it is '{kind}')"
 
 
+def _zeros_only_for_logreg(view: View) -> Iterator[Finding]:
+    """model.initializer 'zeros' only for logreg: hidden units started equal stay equal."""
+    kind = view["model.type"]
+    if view["model.initializer"] == "zeros" and kind != "logreg":
+        yield (
+            "model.initializer",
+            f"'zeros' is for model.type 'logreg' only (the hidden units of '{kind}' would start "
+            "and stay identical)",
+        )
+
+
+def _averaging_within_run(view: View) -> Iterator[Finding]:
+    """training.averaging.start must be a round the run reaches; decay needs a start."""
+    start, decay = view["training.averaging.start"], view["training.averaging.decay"]
+    rounds = view["training.rounds"]
+    if start is not None and start > rounds:
+        yield (
+            "training.averaging.start",
+            f"is after the last round (training.rounds = {rounds}): nothing would be averaged",
+        )
+    if start is None and decay != 1.0:
+        yield "training.averaging.decay", "only used with training.averaging.start"
+
+
 RULES: tuple[Rule, ...] = (
     _cohort_fits_population,
     _noise_is_specified_once,
@@ -608,6 +630,8 @@ RULES: tuple[Rule, ...] = (
     _dirichlet_needs_classes,
     _cnn_needs_images,
     _factory_matches_type,
+    _zeros_only_for_logreg,
+    _averaging_within_run,
     _fields_match_mechanism,
     _modelmix_is_dpsgd_accounted_with_rdp,
     _dssgd_settings,

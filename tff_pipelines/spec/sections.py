@@ -17,6 +17,7 @@ Source = Literal["mnist5k", "digits", "boston", "pima", "breast_cancer", "synthe
 Task = Literal["auto", "classification", "regression"]
 Partition = Literal["iid", "dirichlet", "shards", "natural"]
 ModelType = Literal["logreg", "mlp", "cnn", "factory"]
+Initializer = Literal["default", "zeros"]
 Algorithm = Literal["fedavg", "fedsgd", "dssgd"]
 Weighting = Literal["auto", "examples", "uniform"]
 Sampling = Literal["fixed", "poisson", "round_robin"]
@@ -254,6 +255,15 @@ class ModelSpec:
             "type is 'factory'.",
         ),
     )
+    initializer: Initializer = field(
+        default="default",
+        metadata=describe(
+            doc="Initial weights. default: Keras's (Glorot uniform kernels, zero biases, seeded "
+            "by the spec's seed); zeros: every weight starts at 0, logreg only (hidden units "
+            "started equal would stay equal). A linear model's loss is convex, so zeros loses "
+            "nothing, and DP-SGD's clipped, noisy steps need not first undo a random start."
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -344,6 +354,34 @@ class DssgdSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class AveragingSpec:
+    """The model a run publishes (evaluated, checkpointed, exported) as an average of the global
+    models from round `start` on (Polyak & Juditsky 1992): noisy training wanders around the
+    optimum, and the average cancels much of that noise. Training itself continues from the last
+    global model. The average is post-processing of models the server released, so it costs no
+    privacy."""
+
+    start: int | None = field(
+        default=None,
+        metadata=describe(
+            minimum=1,
+            doc="First round whose global model enters the average (at most training.rounds). "
+            "null = publish the last global model.",
+        ),
+    )
+    decay: float = field(
+        default=1.0,
+        metadata=describe(
+            exclusive_minimum=0,
+            maximum=1,
+            doc="1 = the uniform mean of every global model from start on; below 1 the mean "
+            "becomes an exponential moving average with this decay once it has averaged "
+            "1 / (1 - decay) models.",
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainingSpec:
     """The federated training loop."""
 
@@ -415,6 +453,9 @@ class TrainingSpec:
         default_factory=ModelMixSpec, metadata=describe_section(ModelMixSpec)
     )
     dssgd: DssgdSpec = field(default_factory=DssgdSpec, metadata=describe_section(DssgdSpec))
+    averaging: AveragingSpec = field(
+        default_factory=AveragingSpec, metadata=describe_section(AveragingSpec)
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -582,8 +623,10 @@ class PrivacySpec:
             "zcdp: zero-concentrated DP as Yu et al. 2019 account (rho = 1/(2 sigma^2) per "
             "Gaussian release, q^2/sigma^2 per Poisson-sampled step, rho adds up), gaussian and "
             "dpsgd only; the epsilon reported is the larger of the zCDP figure and the exact RDP "
-            "one, and privacy.json shows both. smm, ddg and skellam are accounted with their own "
-            "RDP curves: 'rdp' only."
+            "one, and privacy.json shows both. pld with dpsgd and Poisson batches on clients of "
+            "different sizes charges each round one event that bounds every client (the "
+            "smallest client's rate, the largest one's step count). smm, ddg, skellam and "
+            "ModelMix are accounted with their own RDP curves: 'rdp' only."
         ),
     )
     bits: int | None = field(

@@ -360,7 +360,7 @@ def test_secagg_settings_have_types_and_bounds():
     assert "all" in problems["secure_aggregation.neighbours"]
 
 
-def test_dpsgd_runs_plain_sgd_in_fedavg_with_rdp_and_real_noise():
+def test_dpsgd_runs_plain_sgd_in_fedavg_with_real_noise():
     privacy = {"mechanism": "dpsgd", "noise_multiplier": 0, "accountant": "pld"}
     training = {
         "algorithm": "fedsgd",
@@ -370,7 +370,6 @@ def test_dpsgd_runs_plain_sgd_in_fedavg_with_rdp_and_real_noise():
     assert set(problems) == {
         "training.algorithm",
         "training.client_optimizer",
-        "privacy.accountant",
         "privacy.noise_multiplier",
     }
     fine = spec(
@@ -492,10 +491,12 @@ def test_modelmix_varies_dpsgd_accounted_with_rdp():
         "training.modelmix.tau": "ModelMix varies DP-SGD: needs privacy.mechanism 'dpsgd', "
         "not 'gaussian'"
     }
-    problems = problems_of(spec(training=modelmix, privacy={**dpsgd, "accountant": "zcdp"}))
-    assert problems == {
-        "privacy.accountant": "ModelMix is accounted with its own RDP curve; use 'rdp'"
-    }
+    for accountant in ("zcdp", "pld"):
+        problems = problems_of(spec(training=modelmix, privacy={**dpsgd, "accountant": accountant}))
+        assert problems == {
+            "privacy.accountant": "ModelMix is accounted with its own RDP curve; use 'rdp'"
+        }
+    assert problems_of(spec(privacy={**dpsgd, "accountant": "pld"})) == {}
     assert problems_of(spec(training={"modelmix": {"server": False}}, privacy=dpsgd)) == {
         "training.modelmix.server": "is not used without training.modelmix.tau"
     }
@@ -564,3 +565,22 @@ def test_dssgd_settings_belong_to_dssgd():
     }
     problems = problems_of(spec(privacy={**GAUSSIAN, "upload_epsilon": 1.0}))
     assert list(problems) == ["privacy.upload_epsilon"]
+
+
+def test_zero_initializer_is_for_logreg_only():
+    assert problems_of(spec(model={"type": "logreg", "initializer": "zeros"})) == {}
+    assert problems_of(spec(model={"type": "mlp", "initializer": "zeros"})) == {
+        "model.initializer": "'zeros' is for model.type 'logreg' only (the hidden units of "
+        "'mlp' would start and stay identical)"
+    }
+
+
+def test_averaging_starts_within_the_run_and_decay_needs_a_start():
+    assert problems_of(spec(training={"rounds": 5, "averaging": {"start": 5, "decay": 0.9}})) == {}
+    assert problems_of(spec(training={"rounds": 5, "averaging": {"start": 6}})) == {
+        "training.averaging.start": "is after the last round (training.rounds = 5): nothing "
+        "would be averaged"
+    }
+    assert problems_of(spec(training={"averaging": {"decay": 0.9}})) == {
+        "training.averaging.decay": "only used with training.averaging.start"
+    }
