@@ -196,7 +196,7 @@ PYSYFT_MODEL = [
     "model.type=mlp",
     "model.hidden=[32, 24]",
     "model.initializer=default",
-    "training.averaging.start=null",
+    "training.averaging.suffix=null",
 ]
 
 

@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 
+def suffix_start(rounds: int, suffix: float) -> int:
+    """The first round of the last round(suffix x rounds) rounds (at least the last round)."""
+    if not 0.0 < suffix <= 1.0:
+        raise ValueError(f"the averaged suffix is a fraction in (0, 1], not {suffix}")
+    return rounds - max(1, round(suffix * rounds)) + 1
+
+
 class ModelAverage:
     """Running average of the trainable weights of the global models from round `start` on.
 

@@ -24,7 +24,7 @@ import numpy as np
 from mechanisms.example_level import poisson_steps
 from mechanisms.schedules import ValidationSchedule
 from tff_pipelines import checkpoint, runtime
-from tff_pipelines.averaging import ModelAverage
+from tff_pipelines.averaging import ModelAverage, suffix_start
 from tff_pipelines.data import (
     ClientSampler,
     FederatedData,
@@ -395,9 +395,10 @@ class _Training:
             seed=spec.seed,
         )
         averaging = spec.training.averaging
-        self.average = (
-            ModelAverage(averaging.start, averaging.decay) if averaging.start is not None else None
-        )
+        self.average = None
+        if averaging.suffix is not None:
+            start = suffix_start(spec.training.rounds, averaging.suffix)
+            self.average = ModelAverage(start, averaging.decay)
         self.ledger = plan.new_ledger()
         # dpsgd with privacy.user_level: the client-level guarantee, on a ledger of its own.
         self.user_ledger = plan.user_level.new_ledger() if plan.user_level is not None else None

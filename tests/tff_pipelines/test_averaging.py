@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow_federated as tff
 
-from tff_pipelines.averaging import ModelAverage
+from tff_pipelines.averaging import ModelAverage, suffix_start
 
 
 def _weights(*values):
@@ -66,3 +66,11 @@ def test_restore_continues_bit_for_bit():
 def test_rejects_settings_without_meaning(start, decay):
     with pytest.raises(ValueError):
         ModelAverage(start, decay)
+
+
+def test_the_suffix_is_the_last_rounds_and_at_least_the_last_one():
+    assert suffix_start(20, 0.25) == 16
+    assert suffix_start(20, 1.0) == 1
+    assert suffix_start(2, 0.25) == 2
+    with pytest.raises(ValueError):
+        suffix_start(20, 0.0)

@@ -599,17 +599,10 @@ def _zeros_only_for_logreg(view: View) -> Iterator[Finding]:
         )
 
 
-def _averaging_within_run(view: View) -> Iterator[Finding]:
-    """training.averaging.start must be a round the run reaches; decay needs a start."""
-    start, decay = view["training.averaging.start"], view["training.averaging.decay"]
-    rounds = view["training.rounds"]
-    if start is not None and start > rounds:
-        yield (
-            "training.averaging.start",
-            f"is after the last round (training.rounds = {rounds}): nothing would be averaged",
-        )
-    if start is None and decay != 1.0:
-        yield "training.averaging.decay", "only used with training.averaging.start"
+def _decay_needs_averaging(view: View) -> Iterator[Finding]:
+    """training.averaging.decay shapes the mean over training.averaging.suffix."""
+    if view["training.averaging.suffix"] is None and view["training.averaging.decay"] != 1.0:
+        yield "training.averaging.decay", "only used with training.averaging.suffix"
 
 
 RULES: tuple[Rule, ...] = (
@@ -631,7 +624,7 @@ RULES: tuple[Rule, ...] = (
     _cnn_needs_images,
     _factory_matches_type,
     _zeros_only_for_logreg,
-    _averaging_within_run,
+    _decay_needs_averaging,
     _fields_match_mechanism,
     _modelmix_is_dpsgd_accounted_with_rdp,
     _dssgd_settings,

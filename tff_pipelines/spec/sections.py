@@ -355,18 +355,20 @@ class DssgdSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AveragingSpec:
-    """The model a run publishes (evaluated, checkpointed, exported) as an average of the global
-    models from round `start` on (Polyak & Juditsky 1992): noisy training wanders around the
-    optimum, and the average cancels much of that noise. Training itself continues from the last
-    global model. The average is post-processing of models the server released, so it costs no
-    privacy."""
+    """The model a run publishes (evaluated, checkpointed, exported) as the mean of the global
+    models of the run's last rounds (suffix averaging: Polyak & Juditsky 1992; Shamir & Zhang
+    2013): noisy training wanders around the optimum, and the mean cancels much of that noise.
+    Training itself continues from the last global model. The mean is post-processing of models
+    the server released, so it costs no privacy."""
 
-    start: int | None = field(
+    suffix: float | None = field(
         default=None,
         metadata=describe(
-            minimum=1,
-            doc="First round whose global model enters the average (at most training.rounds). "
-            "null = publish the last global model.",
+            exclusive_minimum=0,
+            maximum=1,
+            doc="Fraction of training.rounds whose global models are averaged: the last "
+            "round(suffix x rounds) of them, at least the last one. null = publish the last "
+            "global model. A run that max_epsilon stops before the suffix publishes its last.",
         ),
     )
     decay: float = field(
@@ -374,9 +376,8 @@ class AveragingSpec:
         metadata=describe(
             exclusive_minimum=0,
             maximum=1,
-            doc="1 = the uniform mean of every global model from start on; below 1 the mean "
-            "becomes an exponential moving average with this decay once it has averaged "
-            "1 / (1 - decay) models.",
+            doc="1 = the uniform mean over the suffix; below 1 the mean becomes an exponential "
+            "moving average with this decay once it has averaged 1 / (1 - decay) models.",
         ),
     )
 

@@ -575,12 +575,8 @@ def test_zero_initializer_is_for_logreg_only():
     }
 
 
-def test_averaging_starts_within_the_run_and_decay_needs_a_start():
-    assert problems_of(spec(training={"rounds": 5, "averaging": {"start": 5, "decay": 0.9}})) == {}
-    assert problems_of(spec(training={"rounds": 5, "averaging": {"start": 6}})) == {
-        "training.averaging.start": "is after the last round (training.rounds = 5): nothing "
-        "would be averaged"
-    }
+def test_averaging_decay_needs_a_suffix():
+    assert problems_of(spec(training={"averaging": {"suffix": 0.25, "decay": 0.9}})) == {}
     assert problems_of(spec(training={"averaging": {"decay": 0.9}})) == {
-        "training.averaging.decay": "only used with training.averaging.start"
+        "training.averaging.decay": "only used with training.averaging.suffix"
     }
