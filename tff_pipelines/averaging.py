@@ -50,8 +50,12 @@ class ModelAverage:
         if self._trainable is None or self.count == 1:
             self._trainable = [np.array(w) for w in trainable]
             return
-        for average, new in zip(self._trainable, trainable, strict=True):
-            average += np.asarray(rate * (np.asarray(new) - average), dtype=average.dtype)
+        # New arrays, never in place: a checkpoint of the last published model may still be
+        # being written on the run loop's I/O thread.
+        self._trainable = [
+            (average + rate * (np.asarray(new) - average)).astype(average.dtype, copy=False)
+            for average, new in zip(self._trainable, trainable, strict=True)
+        ]
 
     def published(self, weights):
         """The model to evaluate and export: `weights` (a tff.learning ModelWeights) with the

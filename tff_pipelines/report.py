@@ -69,7 +69,9 @@ def summary(result) -> str:
     lines.append(f"  training  {status}")
     shown = [f"{k.removeprefix('eval_')} {_fmt(final[k])}" for k in _HEADLINE_METRICS if k in final]
     if shown:
-        lines.append("  test      " + ", ".join(shown))
+        averaged = final.get("averaged_models")
+        of = f" (the mean of the last {averaged} global models)" if averaged else ""
+        lines.append("  test      " + ", ".join(shown) + of)
     if privacy.get("private"):
         noise = privacy.get("noise", {})
         lines.append(

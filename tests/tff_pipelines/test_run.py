@@ -687,3 +687,60 @@ def test_a_dssgd_run_uploads_selectively_is_accounted_and_resumes_to_the_same_mo
     shared = run(load_spec(spec_path, plain), tmp_path / "plain", progress=False, log=print)
     assert not shared.privacy["private"]
     assert all(0 < r["agg_uploaded"] <= count for r in shared.history)
+
+
+def test_an_averaged_pld_dpsgd_run_publishes_the_mean_and_resumes_to_it(tmp_path, capsys):
+    """boston_dpsgd (DP-SGD accounted by PLD, averaging the last quarter of the run) for 4 rounds:
+    `tffp account`'s epsilon is the run's; the published model is the mean of the global models
+    of rounds 3 and 4 (runs stopped at 3 and 4 rounds train identically); training continues
+    from the last global model; a run interrupted after round 3 resumes to the same mean."""
+    from tff_pipelines.run import run
+    from tff_pipelines.spec import load_spec
+
+    spec_path = REPO / "specs" / "boston_dpsgd.yaml"
+    overrides = [
+        "training.rounds=4",
+        "training.averaging.suffix=0.5",
+        "runtime.checkpoint_every=1",
+        "evaluation.every=1",
+        "output.export=false",
+        "output.plots=false",
+    ]
+
+    def quiet_run(changes, out, **kwargs):
+        spec = load_spec(spec_path, [*overrides, *changes])
+        return run(spec, tmp_path / out, progress=False, log=lambda _: None, **kwargs)
+
+    averaged = quiet_run([], "averaged")
+    assert averaged.privacy["accountant"] == "pld"
+    assert [r["averaged_models"] for r in averaged.history] == [0, 0, 1, 2]
+    from tff_pipelines.report import summary
+
+    assert "(the mean of the last 2 global models)" in summary(averaged)
+    assert tffp("account", spec_path, "--json", *sets(*overrides)) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert averaged.privacy["epsilon"] == pytest.approx(predicted["epsilon"], rel=1e-6)
+    assert averaged.privacy["epsilon"] <= 1.0
+
+    # Same noise multiplier for the runs without averaging, so their global models are the same.
+    noise = f"privacy.noise_multiplier={averaged.privacy['noise']['noise_multiplier']!r}"
+    fixed = [noise, "privacy.target_epsilon=null", "training.averaging.suffix=null"]
+    quiet_run([*fixed, "training.rounds=3"], "three")
+    quiet_run(fixed, "four")
+    _, third, _ = _final_state(tmp_path / "three")
+    _, fourth, _ = _final_state(tmp_path / "four")
+    _, published, _ = _final_state(tmp_path / "averaged")
+    for mean, a, b in zip(published, third, fourth, strict=True):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=1e-6, atol=1e-7)
+        assert not np.array_equal(a, b)
+    global_model = checkpoint.load(tmp_path / "averaged").state_leaves
+    assert any(
+        leaf.shape == fourth[0].shape and np.array_equal(leaf, fourth[0]) for leaf in global_model
+    )  # the state trains on from the last global model, not from the mean
+
+    spec = load_spec(spec_path, overrides)
+    _run_crashing_after(spec, tmp_path / "resumed", 3)
+    resumed = run(spec, tmp_path / "resumed", resume=True, progress=False, log=lambda _: None)
+    assert resumed.privacy["epsilon"] == averaged.privacy["epsilon"]
+    _assert_same_model(tmp_path / "averaged", tmp_path / "resumed")
+    assert resumed.final_metrics["eval_loss"] == averaged.final_metrics["eval_loss"]
