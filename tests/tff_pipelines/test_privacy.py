@@ -259,6 +259,19 @@ def test_poisson_batches_are_calibrated_with_far_less_noise_than_shuffled_epochs
         plan_privacy(_poisson_batches_spec(target_epsilon=2.0))
 
 
+def test_pld_calibrates_dpsgd_with_less_noise_than_rdp_and_meets_the_target():
+    sizes = [200, 210, 200, 200]
+    rdp = plan_privacy(_poisson_batches_spec(target_epsilon=0.5), client_sizes=sizes)
+    pld = plan_privacy(
+        _poisson_batches_spec(target_epsilon=0.5, accountant="pld"), client_sizes=sizes
+    )
+    doc = pld.projection()
+    assert doc["accountant"] == "pld"
+    assert doc["epsilon"] <= 0.5 and doc["epsilon"] == pytest.approx(0.5, rel=1e-4)
+    assert pld.mechanism.noise_multiplier < 0.97 * rdp.mechanism.noise_multiplier
+    assert any("one bound for all" in line for line in doc["assumptions"])
+
+
 def test_zcdp_cannot_charge_clients_of_different_sizes():
     spec = _poisson_batches_spec(noise_multiplier=1.0, accountant="zcdp")
     with pytest.raises(SpecError) as error:
