@@ -109,7 +109,10 @@ class PrivacyPlan:
         return self.mechanism.relation if self.example_level else self.sampling.relation
 
     def new_ledger(self) -> PrivacyLedger:
-        return PrivacyLedger(delta=self.delta, accountant=self.accountant, relation=self.relation)
+        # Without a mechanism nothing is recorded, and privacy.accountant (say 'pld' left in a
+        # spec whose mechanism was switched off) must not refuse a relation it will never see.
+        accountant = self.accountant if self.private else "rdp"
+        return PrivacyLedger(delta=self.delta, accountant=accountant, relation=self.relation)
 
     def projected_epsilons(self) -> list[float]:
         """Epsilon after each planned round, assuming every round runs (and, for a

@@ -272,6 +272,22 @@ def test_pld_calibrates_dpsgd_with_less_noise_than_rdp_and_meets_the_target():
     assert any("one bound for all" in line for line in doc["assumptions"])
 
 
+def test_a_non_private_plan_keeps_a_ledger_whatever_the_accountant():
+    """mechanism none with accountant pld and fixed cohorts (PLD cannot compose under the
+    replace-one relation of fixed cohorts, but a non-private run composes nothing)."""
+    spec = parse_spec(
+        {
+            "data": {"source": "boston", "clients": 2},
+            "training": {"clients_per_round": 2},
+            "privacy": {"mechanism": "none", "accountant": "pld"},
+        },
+        source="test.yaml",
+    )
+    plan = plan_privacy(spec)
+    assert not plan.private
+    assert plan.new_ledger().epsilon == 0
+
+
 def test_zcdp_cannot_charge_clients_of_different_sizes():
     spec = _poisson_batches_spec(noise_multiplier=1.0, accountant="zcdp")
     with pytest.raises(SpecError) as error:
