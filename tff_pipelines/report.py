@@ -69,8 +69,8 @@ def summary(result) -> str:
     lines.append(f"  training  {status}")
     shown = [f"{k.removeprefix('eval_')} {_fmt(final[k])}" for k in _HEADLINE_METRICS if k in final]
     if shown:
-        averaged = final.get("averaged_models")
-        of = f" (the mean of the last {averaged} global models)" if averaged else ""
+        averaged = final.get("averaged_models") or 0
+        of = f" (the mean of the last {averaged} global models)" if averaged > 1 else ""
         lines.append("  test      " + ", ".join(shown) + of)
     if privacy.get("private"):
         noise = privacy.get("noise", {})
