@@ -1,7 +1,7 @@
 """Epsilon after each of 1..T identical rounds: the privacy calculator behind `tffp account`."""
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dp_accounting
 import numpy as np
@@ -44,6 +44,38 @@ def epsilon_for_rounds(
     never lowers epsilon. Values are made non-decreasing by taking, for each round, the smallest
     bound among checkpoints at or after it.
     """
+    return _epsilons(delta, rounds, sampling, round_privacy, accountant, relation, pld_checkpoints)
+
+
+def epsilon_after(
+    *,
+    delta: float,
+    rounds: int,
+    sampling: Sampling,
+    round_privacy: RoundPrivacy,
+    accountant: Accountant = "rdp",
+    relation: dp_accounting.NeighboringRelation | None = None,
+) -> float:
+    """Epsilon after exactly `rounds` rounds: `epsilon_for_rounds(...)[-1]`, which a calibration
+    evaluates dozens of times, without PLD's intermediate checkpoints."""
+    return _epsilons(delta, rounds, sampling, round_privacy, accountant, relation, _last_only)[-1]
+
+
+def _last_only(rounds: int) -> list[int]:
+    return [rounds]
+
+
+def _epsilons(
+    delta: float,
+    rounds: int,
+    sampling: Sampling,
+    round_privacy: RoundPrivacy,
+    accountant: Accountant,
+    relation: dp_accounting.NeighboringRelation | None,
+    pld_checkpoints_of: Callable[[int], Sequence[int]],
+) -> list[float]:
+    """`epsilon_for_rounds`, with PLD composed exactly at `pld_checkpoints_of(rounds)` (which end
+    at `rounds`)."""
     relation = sampling.relation if relation is None else relation
     check_accounting_choice(accountant, relation, delta)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -59,44 +91,7 @@ def epsilon_for_rounds(
         ]
     if isinstance(round_privacy, RdpCurve):
         raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
-    return _pld_epsilons(round_privacy, relation, delta, rounds)
-
-
-def epsilon_after(
-    *,
-    delta: float,
-    rounds: int,
-    sampling: Sampling,
-    round_privacy: RoundPrivacy,
-    accountant: Accountant = "rdp",
-    relation: dp_accounting.NeighboringRelation | None = None,
-) -> float:
-    """Epsilon after exactly `rounds` rounds: `epsilon_for_rounds(...)[-1]`, which a calibration
-    evaluates dozens of times, without PLD's intermediate checkpoints."""
-    if accountant != "pld":
-        return epsilon_for_rounds(
-            delta=delta,
-            rounds=rounds,
-            sampling=sampling,
-            round_privacy=round_privacy,
-            accountant=accountant,
-            relation=relation,
-        )[-1]
-    relation = sampling.relation if relation is None else relation
-    check_accounting_choice(accountant, relation, delta)
-    if isinstance(round_privacy, RdpCurve):
-        raise ValueError("the PLD accountant cannot compose RDP curves; use accountant='rdp'")
-    parts = pld.round_plds(round_privacy, relation)
-    if parts is None:
-        return math.inf
-    return pld.epsilon(_composed(parts).self_compose(rounds), delta)
-
-
-def _composed(parts: Sequence[pld.PrivacyLossDistribution]) -> pld.PrivacyLossDistribution:
-    one_round = pld.identity()
-    for part in parts:
-        one_round = one_round.compose(part)
-    return one_round
+    return _pld_epsilons(round_privacy, relation, delta, rounds, pld_checkpoints_of(rounds))
 
 
 def _rdp_epsilons(
@@ -125,12 +120,14 @@ def _pld_epsilons(
     relation: dp_accounting.NeighboringRelation,
     delta: float,
     rounds: int,
+    checkpoints: Sequence[int],
 ) -> list[float]:
     parts = pld.round_plds(round_event, relation)
     if parts is None:
         return [math.inf] * rounds
-    one_round = _composed(parts)
-    checkpoints = pld_checkpoints(rounds)
+    one_round = pld.identity()
+    for part in parts:
+        one_round = one_round.compose(part)
     at_checkpoints = [pld.epsilon(one_round.self_compose(count), delta) for count in checkpoints]
     return _fill_from_next_checkpoint(checkpoints, at_checkpoints, rounds)
 
