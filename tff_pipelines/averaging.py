@@ -41,9 +41,14 @@ class ModelAverage:
         self.count = 0
         self._trainable: list[np.ndarray] | None = None
 
+    def takes(self, round_num: int) -> bool:
+        """Whether the global model after `round_num` enters the average (fetching it from the
+        learning process is not free, so callers ask first)."""
+        return round_num >= self.start
+
     def update(self, round_num: int, trainable: Sequence[np.ndarray]) -> None:
         """Takes the global model after `round_num` into the average (from round `start` on)."""
-        if round_num < self.start:
+        if not self.takes(round_num):
             return
         self.count += 1
         rate = max(1.0 - self.decay, 1.0 / self.count)

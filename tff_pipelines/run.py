@@ -472,7 +472,7 @@ class _Training:
                     )
                     output = refused.output
                 self.state = output.state
-                if self.average is not None:
+                if self.average is not None and self.average.takes(round_num):
                     trainable = self.process.get_model_weights(self.state).trainable
                     self.average.update(round_num, trainable)
                 if plan.private:

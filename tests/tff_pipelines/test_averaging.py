@@ -27,6 +27,7 @@ def test_uniform_average_of_the_models_from_start_on():
 def test_before_start_the_last_model_is_published():
     average = ModelAverage(start=4)
     latest = _weights(5.0)
+    assert not average.takes(3) and average.takes(4)
     average.update(3, latest.trainable)
     assert average.published(latest) is latest
 
