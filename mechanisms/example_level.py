@@ -134,6 +134,9 @@ class ExampleLevelDpSgd:
         steps = poisson_steps(examples, self.batch_size) * self.local_epochs
         if self.modelmix is not None:
             return self._modelmix_steps(rate, steps)
+        return self._gaussian_steps(rate, steps)
+
+    def _gaussian_steps(self, rate: float, steps: int) -> dp_accounting.DpEvent:
         step = dp_accounting.PoissonSampledDpEvent(
             rate, dp_accounting.GaussianDpEvent(self.noise_multiplier)
         )
@@ -191,10 +194,7 @@ class ExampleLevelDpSgd:
         sizes = self.client_sizes
         rate = min(1.0, self.batch_size / min(sizes))
         steps = poisson_steps(max(sizes), self.batch_size) * self.local_epochs
-        step = dp_accounting.PoissonSampledDpEvent(
-            rate, dp_accounting.GaussianDpEvent(self.noise_multiplier)
-        )
-        return dp_accounting.SelfComposedDpEvent(step, steps)
+        return self._gaussian_steps(rate, steps)
 
     def zcdp(self, sampling: Sampling, rounds: int, delta: float) -> dict[str, Any] | None:
         """Yu et al.'s zCDP figure for `rounds` rounds, shown beside the exact RDP one: ρ =
