@@ -190,8 +190,8 @@ def utility_table(results: list[dict], epsilons: tuple[float | None, ...]) -> st
     return "\n\n".join(blocks)
 
 
-# The timing trains PySyft's own model (MLP 13-32-24-1) so the seconds compare like for like.
-# PySyft's model, started as Keras starts it, publishing its last global model as their demo does.
+# The timing trains PySyft's own model (MLP 13-32-24-1) so the seconds compare like for like:
+# started as Keras starts it, publishing its last global model, as their demo does.
 PYSYFT_MODEL = [
     "model.type=mlp",
     "model.hidden=[32, 24]",
