@@ -56,7 +56,10 @@ def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:
     elif kind == "logreg":
         zeros = model_spec.initializer == "zeros"
         model = tf.keras.Sequential(
-            [tf.keras.layers.InputLayer(input_shape=(shape.input_dim,)), _head(shape, zeros)]
+            [
+                tf.keras.layers.InputLayer(input_shape=(shape.input_dim,)),
+                _head(shape, model_spec.bias, zeros),
+            ]
         )
     elif kind == "mlp":
         layers = [tf.keras.layers.InputLayer(input_shape=(shape.input_dim,))]
@@ -64,7 +67,7 @@ def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:
             layers.append(tf.keras.layers.Dense(width, activation="relu"))
             if model_spec.dropout:
                 layers.append(tf.keras.layers.Dropout(model_spec.dropout))
-        model = tf.keras.Sequential([*layers, _head(shape)])
+        model = tf.keras.Sequential([*layers, _head(shape, model_spec.bias)])
     elif kind == "cnn":
         if not shape.image_shape:
             raise ModelFactoryError("model.type cnn needs image data (mnist5k, digits)")
@@ -88,16 +91,15 @@ def build_model(model_spec, shape: ModelShape) -> tf.keras.Model:
         ]
         if model_spec.dropout:
             layers.append(tf.keras.layers.Dropout(model_spec.dropout))
-        model = tf.keras.Sequential([*layers, _head(shape)])
+        model = tf.keras.Sequential([*layers, _head(shape, model_spec.bias)])
     else:
         raise ModelFactoryError(f"unknown model type {kind!r}")
     return model
 
 
-def _head(shape: ModelShape, zeros: bool = False) -> tf.keras.layers.Layer:
-    if zeros:
-        return tf.keras.layers.Dense(shape.outputs, kernel_initializer="zeros")
-    return tf.keras.layers.Dense(shape.outputs)
+def _head(shape: ModelShape, bias: bool, zeros: bool = False) -> tf.keras.layers.Layer:
+    initializer = "zeros" if zeros else "glorot_uniform"
+    return tf.keras.layers.Dense(shape.outputs, use_bias=bias, kernel_initializer=initializer)
 
 
 def loss_and_metrics(shape: ModelShape):

@@ -18,6 +18,7 @@ class _Model:
     dropout: float = 0.0
     factory: str | None = None
     initializer: str = "default"
+    bias: bool = True
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,16 @@ def test_zero_initializer_starts_logreg_at_zero():
     assert all(not tf.reduce_any(w != 0) for w in model.trainable_weights)
     default = build_model(_Model(type="logreg"), ModelShape(13, 0))
     assert tf.reduce_any(default.trainable_weights[0] != 0)  # Keras's Glorot kernel
+
+
+@pytest.mark.parametrize("kind", ["logreg", "mlp"])
+def test_a_head_without_bias_has_only_its_kernel(kind):
+    shape = ModelShape(13, 0)
+    with_bias = build_model(_Model(type=kind), shape)
+    without = build_model(_Model(type=kind, bias=False), shape)
+    assert len(without.trainable_weights) == len(with_bias.trainable_weights) - 1
+    assert without.layers[-1].bias is None
+    assert without(tf.zeros([2, 13])).numpy().tolist() == [[0.0], [0.0]]  # no intercept
 
 
 def test_mlp_layers_follow_the_spec():

@@ -599,6 +599,12 @@ def _zeros_only_for_logreg(view: View) -> Iterator[Finding]:
         )
 
 
+def _bias_only_for_builtin_models(view: View) -> Iterator[Finding]:
+    """model.bias shapes the built-in models' output layer; a factory's model is its own."""
+    if view["model.bias"] is False and view["model.type"] == "factory":
+        yield "model.bias", "only for the built-in models (a factory builds its own layers)"
+
+
 def _decay_needs_averaging(view: View) -> Iterator[Finding]:
     """training.averaging.decay shapes the mean over training.averaging.suffix."""
     if view["training.averaging.suffix"] is None and view["training.averaging.decay"] != 1.0:
@@ -624,6 +630,7 @@ RULES: tuple[Rule, ...] = (
     _cnn_needs_images,
     _factory_matches_type,
     _zeros_only_for_logreg,
+    _bias_only_for_builtin_models,
     _decay_needs_averaging,
     _fields_match_mechanism,
     _modelmix_is_dpsgd_accounted_with_rdp,

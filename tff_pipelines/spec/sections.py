@@ -264,6 +264,15 @@ class ModelSpec:
             "nothing, and DP-SGD's clipped, noisy steps need not first undo a random start."
         ),
     )
+    bias: bool = field(
+        default=True,
+        metadata=describe(
+            doc="Whether the output layer adds a learned bias (built-in models). false suits a "
+            "linear model on centred data (data.standardize, data.standardize_target), whose "
+            "least-squares intercept is then 0: under DP-SGD that is one coordinate fewer to "
+            "clip and to noise."
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -575,6 +575,15 @@ def test_zero_initializer_is_for_logreg_only():
     }
 
 
+def test_a_bias_free_head_is_for_the_builtin_models_only():
+    assert problems_of(spec(model={"type": "logreg", "bias": False})) == {}
+    factory = {"type": "factory", "factory": "user_models:build"}
+    assert problems_of(spec(model={**factory, "bias": False})) == {
+        "model.bias": "only for the built-in models (a factory builds its own layers)"
+    }
+    assert problems_of(spec(model=factory)) == {}
+
+
 def test_averaging_decay_needs_a_suffix():
     assert problems_of(spec(training={"averaging": {"suffix": 0.25, "decay": 0.9}})) == {}
     assert problems_of(spec(training={"averaging": {"decay": 0.9}})) == {
