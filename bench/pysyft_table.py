@@ -349,6 +349,7 @@ def report(
     seeds: list[int],
     epsilons: tuple[float | None, ...],
     ols: dict[str, float],
+    expected: dict | None = None,
 ) -> str:
     seed_list = ", ".join(str(s) for s in seeds)
     boston_batch = load_spec(TASKS[0].spec).training.batch_size
@@ -373,6 +374,7 @@ def report(
             "",
             utility_table(results, epsilons),
             "",
+            *([_expected_text(expected, seeds), ""] if expected else []),
             f"## Time (Boston, {TIMING_ROUNDS} rounds = {TIMING_ROUNDS} epochs, "
             f"median of {measured['repetitions']} interleaved runs, one process)",
             "",
@@ -384,6 +386,22 @@ def report(
             f"here uses the spec's Poisson batches of expected size {boston_batch}, PySyft's "
             "demo batches of 8.",
         ]
+    )
+
+
+def _expected_text(expected: dict, seeds: list[int]) -> str:
+    """What bench/boston_replica.py expects over many noise draws on the same seeds: one run per
+    seed is one draw, and at small ε single runs vary by several MSE."""
+    if sorted(expected["seeds"]) != sorted(seeds):
+        return "(bench/results/boston_replica.json covers other seeds; rerun it on these.)"
+    draws = expected["rows"][0]["draws"]
+    cells = ", ".join(
+        f"{row['expected_mse']:.1f} at ε {row['epsilon']:g}" for row in expected["rows"]
+    )
+    return (
+        "Each Boston cell is one training run per seed, i.e. one noise draw. Over "
+        f"{draws} noise draws per seed on the same seeds, bench/boston_replica.py (a NumPy "
+        f"replica of the spec's training) expects a mean test MSE of {cells}."
     )
 
 
@@ -463,7 +481,9 @@ def render(out: Path) -> None:
     targets = {r["epsilon_target"] for r in results}
     epsilons = (*sorted(targets - {NO_PRIVACY}), *([NO_PRIVACY] if NO_PRIVACY in targets else []))
     ols = saved.get("boston_ols") or {str(seed): least_squares_mse(seed) for seed in seeds}
-    markdown = report(results, saved["timing"], seeds, epsilons, ols)
+    replica = out / "boston_replica.json"
+    expected = json.loads(replica.read_text()) if replica.exists() else None
+    markdown = report(results, saved["timing"], seeds, epsilons, ols, expected)
     (out / "pysyft_table.md").write_text(markdown + "\n")
     plot(results, epsilons, out / "pysyft_table.png")
     print(markdown)
