@@ -394,6 +394,7 @@ class _Training:
             kind=spec.training.sampling,
             seed=spec.seed,
         )
+        self._fetched: tuple[Any, Any] | None = None  # (state, its global model): global_weights
         averaging = spec.training.averaging
         self.average = None
         if averaging.suffix is not None:
@@ -473,8 +474,7 @@ class _Training:
                     output = refused.output
                 self.state = output.state
                 if self.average is not None and self.average.takes(round_num):
-                    trainable = self.process.get_model_weights(self.state).trainable
-                    self.average.update(round_num, trainable)
+                    self.average.update(round_num, self.global_weights().trainable)
                 if plan.private:
                     self.ledger.record(event)
                 if self.user_ledger is not None:
@@ -572,8 +572,16 @@ class _Training:
     def published_weights(self):
         """The model this run evaluates and exports: the last global model, or with
         training.averaging the average of the global models so far."""
-        weights = self.process.get_model_weights(self.state)
+        weights = self.global_weights()
         return weights if self.average is None else self.average.published(weights)
+
+    def global_weights(self):
+        """The current state's global model. Fetched from the learning process once per state:
+        a round that averages, evaluates and checkpoints would otherwise copy it out three
+        times."""
+        if self._fetched is None or self._fetched[0] is not self.state:
+            self._fetched = (self.state, self.process.get_model_weights(self.state))
+        return self._fetched[1]
 
     def finish(self, stopped_by_budget: bool, seconds: float) -> RunResult:
         """privacy.json, the SavedModel and the plots, from the state the loop ended in."""
